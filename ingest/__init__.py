@@ -1,0 +1,1 @@
+"""Ingestion: read → clean → segment into articles → chunk → embed → store."""

@@ -1,0 +1,242 @@
+"""Decide which spans of a scraped page are content, by general rules; the text is never rewritten.
+
+Every rule works on any scraped page: it looks at the shape of lines (repetition, length, link-like
+runs, known boilerplate phrases), never at the words of one particular site.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+REPEATED = "repeated line"
+DUPLICATE = "duplicate of earlier text"
+PHOTO_CREDIT = "photo credit or caption"
+NAVIGATION = "navigation or newsletter"
+PAGINATION = "pagination"
+ANTI_SPAM = "anti-spam placeholder"
+FOOTER = "footer boilerplate"
+
+_SPACE = re.compile(r"\s+")
+_PHOTO = re.compile(
+    r"©|\(c\)\s|^\s*(photo|image|picture|credit|source)s?\s*:|[;,|]\s*(photo|image|credit)s?\s*:"
+    r"|\b(shutterstock|getty images|istock|wikimedia commons|alamy)\b",
+    re.IGNORECASE,
+)
+_PAGINATION = re.compile(
+    r"^\s*((viewing|showing|displaying)\s+(results\s+|items\s+)?\d+\s*[-–—]\s*\d+\s+of\s+\d+"
+    r"|page\s+\d+\s+of\s+\d+|(«\s*)?(prev(ious)?|next)(\s*»)?)\s*$",
+    re.IGNORECASE,
+)
+_BOILERPLATE = re.compile(
+    r"\b(newsletter|sign up|subscribe|follow us|share (this|on)|visit also|view more articles|read more"
+    r"|related (articles|posts|stories)|all rights reserved|cookies?|log ?in|privacy policy)\b"
+    r"|^\s*(tags?|categor(y|ies)|filed under|share)\s*:",
+    re.IGNORECASE,
+)
+_ANTI_SPAM = re.compile(
+    r"This email address is being protected from spambots\.?\s*You need JavaScript enabled to view it\.?"
+    r"|\[email(?:&#160;|\s|\u00a0)protected\]|\[\s*at\s*\]\s*\w+\s*\[\s*dot\s*\]",
+    re.IGNORECASE,
+)
+_DATE_ONLY = re.compile(
+    r"^\s*(\w+day,?\s+)?(\d{1,2}\s+[A-Z][a-z]+\.?\s+\d{4}|[A-Z][a-z]+\.?\s+\d{1,2},?\s+\d{4}|\d{4}-\d{2}-\d{2})\s*$"
+)
+
+REPEAT_MIN_COUNT = 3  # a line seen this often is page furniture (tickers, menus, labels)
+REPEAT_MAX_CHARS = 200  # long paragraphs repeated are handled as duplicates, not furniture
+DUPLICATE_MIN_CHARS = 25  # shorter lines ("Newsletter", a name) may legitimately recur
+LINK_MAX_WORDS = 3
+LINK_RUN_MIN = 3
+FOOTER_MAX_WORDS = 80
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A span judged not to be content, with the rule that dropped it."""
+
+    start: int
+    end: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of the raw file (without its newline) and the decision about it."""
+
+    start: int
+    end: int
+    text: str
+    reason: str | None = None  # None = kept; "" = blank
+
+    @property
+    def blank(self) -> bool:
+        return self.reason == ""
+
+    @property
+    def kept(self) -> bool:
+        return self.reason is None
+
+
+@dataclass
+class CleanResult:
+    """Kept pieces (raw spans) and dropped spans of one document."""
+
+    text: str
+    lines: list[Line]
+    kept: list[tuple[int, int]]
+    dropped: list[Dropped] = field(default_factory=list)
+
+    def dropped_chars(self) -> dict[str, int]:
+        """Characters dropped per reason (for the ingest report)."""
+        totals: Counter[str] = Counter()
+        for span in self.dropped:
+            totals[span.reason] += span.end - span.start
+        return dict(totals)
+
+
+def normalise(line: str) -> str:
+    """Comparison key for repetition: case, spacing and surrounding punctuation ignored."""
+    return _SPACE.sub(" ", line).strip(" \t\u00a0•·-–—*|").lower()
+
+
+def split_lines(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every line, newline excluded; handles \\n, \\r\\n and \\r."""
+    spans = []
+    for match in re.finditer(r"[^\r\n]*(\r\n|\r|\n|$)", text):
+        if match.start() == len(text) and not match.group(0):
+            break
+        spans.append((match.start(), match.start() + len(match.group(0).rstrip("\r\n"))))
+    return spans
+
+
+def is_date_line(line: str) -> bool:
+    """A dateline such as "05 December 2025" (kept: the segmenter reads dates from it)."""
+    return bool(_DATE_ONLY.match(line))
+
+
+def _link_like(line: str) -> bool:
+    words = line.split()
+    return (
+        0 < len(words) <= LINK_MAX_WORDS
+        and len(line.strip()) <= 40
+        and not line.rstrip().endswith((".", "!", "?", ":", ","))
+        and not is_date_line(line)
+    )
+
+
+def clean(text: str) -> CleanResult:
+    """Classify every line of `text` and return the kept raw spans."""
+    spans = split_lines(text)
+    raw = [text[s:e] for s, e in spans]
+    keys = [normalise(line) for line in raw]
+    counts = Counter(k for k in keys if k)
+    reasons: list[str | None] = []
+    for line, key in zip(raw, keys, strict=True):
+        reasons.append(_line_rule(line, key, counts))
+    _drop_link_runs(raw, reasons)
+    _drop_footer_sandwiches(raw, reasons)
+    _drop_duplicates(keys, reasons)
+
+    lines = [Line(s, e, t, r) for (s, e), t, r in zip(spans, raw, reasons, strict=True)]
+    kept: list[tuple[int, int]] = []
+    dropped: list[Dropped] = []
+    for line in lines:
+        if line.reason:
+            start, end = _trim(text, line.start, line.end)
+            if end > start:
+                dropped.append(Dropped(start, end, line.reason))
+        elif line.kept:
+            _split_anti_spam(text, line, kept, dropped)
+    return CleanResult(text=text, lines=lines, kept=kept, dropped=dropped)
+
+
+def _line_rule(line: str, key: str, counts: Counter[str]) -> str | None:
+    if not key or not any(ch.isalnum() for ch in key):
+        return ""
+    if counts[key] >= REPEAT_MIN_COUNT and len(key) <= REPEAT_MAX_CHARS:
+        return REPEATED
+    if _PAGINATION.match(line):
+        return PAGINATION
+    words = len(line.split())
+    if words <= 25 and _PHOTO.search(line):
+        return PHOTO_CREDIT
+    if words <= 20 and _BOILERPLATE.search(line):
+        return NAVIGATION
+    return None
+
+
+def _nonblank_indices(reasons: list[str | None]) -> list[int]:
+    return [i for i, r in enumerate(reasons) if r != ""]
+
+
+def _drop_link_runs(raw: list[str], reasons: list[str | None]) -> None:
+    """Runs of short link-like lines (menus, "Visit also" lists) are navigation."""
+    order = _nonblank_indices(reasons)
+    run: list[int] = []
+    for idx in [*order, -1]:
+        if idx >= 0 and (reasons[idx] == NAVIGATION or (reasons[idx] is None and _link_like(raw[idx]))):
+            run.append(idx)
+            continue
+        if len(run) >= LINK_RUN_MIN and any(reasons[i] is None for i in run):
+            for i in run:
+                reasons[i] = NAVIGATION
+        run = []
+
+
+def _drop_footer_sandwiches(raw: list[str], reasons: list[str | None]) -> None:
+    """A short paragraph between two blocks of navigation is site boilerplate ("X is a publication of…")."""
+    order = _nonblank_indices(reasons)
+    for pos in range(1, len(order) - 1):
+        i = order[pos]
+        if reasons[i] is None and len(raw[i].split()) <= FOOTER_MAX_WORDS:
+            if reasons[order[pos - 1]] == NAVIGATION and reasons[order[pos + 1]] == NAVIGATION:
+                reasons[i] = FOOTER
+
+
+def _drop_duplicates(keys: list[str], reasons: list[str | None]) -> None:
+    """A second copy of a line already kept (a page that holds its article twice) is dropped."""
+    seen: set[str] = set()
+    for i, key in enumerate(keys):
+        if reasons[i] is not None:
+            continue
+        if len(key) >= DUPLICATE_MIN_CHARS and key in seen:
+            reasons[i] = DUPLICATE
+        seen.add(key)
+    _drop_short_lines_inside_duplicate_runs(reasons)
+
+
+def _drop_short_lines_inside_duplicate_runs(reasons: list[str | None]) -> None:
+    """Short lines (a repeated title, a tag) between duplicated lines belong to the duplicate copy."""
+    order = _nonblank_indices(reasons)
+    for pos, i in enumerate(order):
+        if reasons[i] is not None:
+            continue
+        prev_dup = pos > 0 and reasons[order[pos - 1]] == DUPLICATE
+        next_dup = pos + 1 < len(order) and reasons[order[pos + 1]] == DUPLICATE
+        if prev_dup and next_dup:
+            reasons[i] = DUPLICATE
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _split_anti_spam(text: str, line: Line, kept: list[tuple[int, int]], dropped: list[Dropped]) -> None:
+    cursor = line.start
+    for match in _ANTI_SPAM.finditer(text, line.start, line.end):
+        _keep_piece(text, cursor, match.start(), kept)
+        dropped.append(Dropped(match.start(), match.end(), ANTI_SPAM))
+        cursor = match.end()
+    _keep_piece(text, cursor, line.end, kept)
+
+
+def _keep_piece(text: str, start: int, end: int, kept: list[tuple[int, int]]) -> None:
+    start, end = _trim(text, start, end)
+    if end > start and any(ch.isalnum() for ch in text[start:end]):
+        kept.append((start, end))

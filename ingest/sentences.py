@@ -1,0 +1,52 @@
+"""Sentence boundaries with raw character offsets (quotes are whole sentences, never cut mid-word)."""
+
+from __future__ import annotations
+
+import re
+
+# Tokens that end with a period but rarely end a sentence.
+_ABBREVIATIONS = frozenset(
+    """mr mrs ms dr prof sr jr st mt gen col lt sgt capt gov sen rep pres vs etc e.g i.e approx
+    no nos vol fig inc ltd co corp jan feb mar apr jun jul aug sep sept oct nov dec u.s u.k u.n
+    e.u a.m p.m ph.d""".split()
+)
+_CANDIDATE = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+)|\n\s*\n|\n")
+_WORD_BEFORE = re.compile(r"([\w.]+)[.!?…]*[\"'”’)\]]*$")
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Split text[start:end] into sentences; returns (start, end) offsets into `text`, whitespace trimmed."""
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    cursor = start
+    for match in _CANDIDATE.finditer(text, start, end):
+        if match.group(0).startswith("\n") or _ends_sentence(text, cursor, match):
+            _append_trimmed(text, cursor, match.end(), spans)
+            cursor = match.end()
+    _append_trimmed(text, cursor, end, spans)
+    return spans
+
+
+def _ends_sentence(text: str, cursor: int, match: re.Match[str]) -> bool:
+    punct = match.group(0)
+    if punct[0] in "!?…":
+        return True
+    before = _WORD_BEFORE.search(text, cursor, match.end())
+    word = before.group(1).lower().rstrip(".") if before else ""
+    if word in _ABBREVIATIONS:
+        return False
+    # Initials such as "Robert M. Cutler" or "U.S." inside a name.
+    if len(word) == 1 and word.isalpha():
+        return False
+    nxt = text[match.end() : match.end() + 3].lstrip()
+    # A sentence starts with an upper-case letter, a digit, a quote or a bracket; "e.g. the" does not.
+    return not nxt or not nxt[0].islower()
+
+
+def _append_trimmed(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end > start:
+        spans.append((start, end))

@@ -1,0 +1,322 @@
+"""The Chroma index: chunks with vectors, a manifest of documents, and an index version.
+
+Writes follow a commit protocol so a reader (or an ingest killed half-way) never sees a mix:
+1. a changed document's new chunks are written under new ids (ids include the file's hash);
+2. its manifest record is replaced: this is the commit point;
+3. chunks of the old version are deleted, and the index version is bumped.
+Readers only trust chunks whose (source, sha256) matches the manifest, so leftovers of a killed
+ingest are invisible and are swept by the next one.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from verbatim.settings import Settings
+
+INDEX_RECORD = "__index__"
+_DUMMY = [1.0]
+
+
+class IndexUnavailable(RuntimeError):
+    """The Chroma server (or the embedded store) cannot be reached: answer 503, never 500."""
+
+
+@dataclass
+class ArticleInfo:
+    """An article's place in its document."""
+
+    title: str
+    author: str | None
+    date: str | None
+    start: int
+    end: int
+
+
+@dataclass
+class DocumentRecord:
+    """The manifest entry of one indexed document (the commit point of its chunks)."""
+
+    source: str
+    sha256: str
+    pipeline: str
+    chunks: int
+    chars: int
+    articles: list[ArticleInfo]
+    dropped: dict[str, int]
+    ingested_at: float = field(default_factory=time.time)
+
+    def to_metadata(self) -> dict[str, Any]:
+        return {
+            "kind": "document", "source": self.source, "sha256": self.sha256, "pipeline": self.pipeline,
+            "chunks": self.chunks, "chars": self.chars, "ingested_at": self.ingested_at,
+            "articles": json.dumps([a.__dict__ for a in self.articles], ensure_ascii=False),
+            "dropped": json.dumps(self.dropped),
+        }
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, Any]) -> DocumentRecord:
+        return cls(
+            source=str(meta["source"]), sha256=str(meta["sha256"]), pipeline=str(meta["pipeline"]),
+            chunks=int(meta["chunks"]), chars=int(meta["chars"]),
+            articles=[ArticleInfo(**a) for a in json.loads(str(meta["articles"]))],
+            dropped=json.loads(str(meta["dropped"])), ingested_at=float(meta["ingested_at"]),
+        )
+
+
+@dataclass
+class ChunkRecord:
+    """A stored chunk: a raw span with its article, vector and sentence spans and vectors."""
+
+    chunk_id: str
+    source: str
+    sha256: str
+    title: str
+    author: str | None
+    date: str | None
+    start: int
+    end: int
+    text: str
+    vector: np.ndarray
+    sentences: list[tuple[int, int]]
+    sentence_vectors: np.ndarray
+
+    def to_metadata(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "kind": "chunk", "source": self.source, "sha256": self.sha256, "title": self.title,
+            "start": self.start, "end": self.end,
+            "content_hash": _short_hash(self.text),
+            "sentences": ";".join(f"{s - self.start}:{e - self.start}" for s, e in self.sentences),
+            "sentence_vectors": encode_vectors(self.sentence_vectors),
+        }
+        if self.author:
+            meta["author"] = self.author
+        if self.date:
+            meta["date"] = self.date
+        return meta
+
+    @classmethod
+    def from_stored(cls, chunk_id: str, text: str, meta: dict[str, Any], vector: Sequence[float]) -> ChunkRecord:
+        start = int(meta["start"])
+        sentences = [
+            (start + int(s), start + int(e))
+            for s, e in (pair.split(":") for pair in str(meta.get("sentences", "")).split(";") if pair)
+        ]
+        return cls(
+            chunk_id=chunk_id, source=str(meta["source"]), sha256=str(meta["sha256"]), title=str(meta["title"]),
+            author=meta.get("author"), date=meta.get("date"), start=start, end=int(meta["end"]), text=text,
+            vector=np.asarray(vector, dtype=np.float32), sentences=sentences,
+            sentence_vectors=decode_vectors(str(meta.get("sentence_vectors", "")), len(sentences), len(vector)),
+        )
+
+
+def _short_hash(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def encode_vectors(vectors: np.ndarray) -> str:
+    """Unit vectors as int8 (scale 127) in base64: sentence vectors ride along in chunk metadata."""
+    if vectors.size == 0:
+        return ""
+    return base64.b64encode(np.clip(np.round(vectors * 127), -127, 127).astype(np.int8).tobytes()).decode()
+
+
+def decode_vectors(data: str, rows: int, dim: int) -> np.ndarray:
+    """Inverse of `encode_vectors`, renormalised."""
+    if not data or rows == 0:
+        return np.zeros((0, dim), dtype=np.float32)
+    raw = np.frombuffer(base64.b64decode(data), dtype=np.int8).astype(np.float32).reshape(rows, dim)
+    norms = np.linalg.norm(raw, axis=1, keepdims=True)
+    return raw / np.where(norms > 0, norms, 1)
+
+
+def chunk_id_for(source: str, sha256: str, start: int, end: int) -> str:
+    """Ids depend on the file's content, so a new version never overwrites the one being served."""
+    return _short_hash(f"{source}\x00{sha256}\x00{start}\x00{end}")
+
+
+class IndexStore:
+    """Chroma access for ingestion and retrieval (embedded folder or a Chroma server)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: Any = None
+        self._chunks: Any = None
+        self._docs: Any = None
+
+    # -- connection -------------------------------------------------------------------------------
+    def _connect(self) -> None:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        if self.settings.chroma_url:
+            url = urlparse(self.settings.chroma_url)
+            if not url.hostname:
+                raise IndexUnavailable(f"VERBATIM_CHROMA_URL is not a URL: {self.settings.chroma_url!r}")
+            client = chromadb.HttpClient(
+                host=url.hostname, port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https", settings=chroma_settings,
+            )
+        else:
+            path = self.settings.data_dir / "chroma"
+            path.mkdir(parents=True, exist_ok=True)
+            client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+        name = self.settings.collection
+        self._chunks = client.get_or_create_collection(
+            f"{name}_chunks", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+        )
+        self._docs = client.get_or_create_collection(f"{name}_docs", embedding_function=None)
+        self._client = client
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a Chroma call; connection failures become IndexUnavailable and force a reconnect."""
+        try:
+            if self._client is None:
+                self._connect()
+            return fn(*args, **kwargs)
+        except IndexUnavailable:
+            raise
+        except Exception as exc:
+            if _is_connection_error(exc):
+                self._client = None
+                where = self.settings.chroma_url or str(self.settings.data_dir / "chroma")
+                raise IndexUnavailable(f"the index at {where} is unreachable: {type(exc).__name__}") from exc
+            raise
+
+    @property
+    def chunks(self) -> Any:
+        if self._client is None:
+            self._call(lambda: None)
+        return self._chunks
+
+    @property
+    def docs(self) -> Any:
+        if self._client is None:
+            self._call(lambda: None)
+        return self._docs
+
+    def ping(self) -> None:
+        """Raise IndexUnavailable unless the index answers."""
+        self._call(lambda: self._client.heartbeat())
+
+    # -- manifest and version -----------------------------------------------------------------------
+    def index_state(self) -> dict[str, Any]:
+        """The index record: version counter and what built the index."""
+        got = self._call(lambda: self.docs.get(ids=[INDEX_RECORD], include=["metadatas"]))
+        return dict(got["metadatas"][0]) if got["ids"] else {"version": 0}
+
+    def version(self) -> int:
+        return int(self.index_state().get("version", 0))
+
+    def bump_version(self, **extra: Any) -> int:
+        state = self.index_state()
+        state.update(extra, version=int(state.get("version", 0)) + 1, updated_at=time.time(), kind="index")
+        self._call(lambda: self.docs.upsert(ids=[INDEX_RECORD], embeddings=[_DUMMY], metadatas=[state]))
+        return int(state["version"])
+
+    def manifest(self) -> dict[str, DocumentRecord]:
+        """Every committed document, by source."""
+        got = self._call(lambda: self.docs.get(where={"kind": "document"}, include=["metadatas"]))
+        return {m["source"]: DocumentRecord.from_metadata(m) for m in got["metadatas"]}
+
+    def commit_document(self, record: DocumentRecord) -> None:
+        self._call(lambda: self.docs.upsert(ids=[f"doc:{record.source}"], embeddings=[_DUMMY],
+                                            metadatas=[record.to_metadata()]))
+
+    def forget_document(self, source: str) -> None:
+        self._call(lambda: self.docs.delete(ids=[f"doc:{source}"]))
+
+    # -- chunks ---------------------------------------------------------------------------------
+    def put_chunks(self, records: Sequence[ChunkRecord]) -> None:
+        batch = max(1, min(1000, self._call(lambda: self._client.get_max_batch_size())))
+        for first in range(0, len(records), batch):
+            part = records[first : first + batch]
+            self._call(lambda part=part: self.chunks.upsert(
+                ids=[r.chunk_id for r in part], embeddings=[r.vector.tolist() for r in part],
+                documents=[r.text for r in part], metadatas=[r.to_metadata() for r in part],
+            ))
+
+    def sweep(self, live: dict[str, DocumentRecord]) -> int:
+        """Delete chunks that no committed document owns (old versions, removed files, killed ingests)."""
+        stale: list[str] = []
+        for ids, metas in self._pages(include=["metadatas"]):
+            for chunk_id, meta in zip(ids, metas, strict=True):
+                record = live.get(str(meta.get("source")))
+                if record is None or record.sha256 != meta.get("sha256"):
+                    stale.append(chunk_id)
+        for first in range(0, len(stale), 1000):
+            part = stale[first : first + 1000]
+            self._call(lambda part=part: self.chunks.delete(ids=part))
+        return len(stale)
+
+    def _pages(self, include: list[str], page: int = 2000) -> Iterator[tuple[list[str], list[Any]]]:
+        offset = 0
+        while True:
+            got = self._call(lambda offset=offset: self.chunks.get(include=include, limit=page, offset=offset))
+            if not got["ids"]:
+                return
+            yield got["ids"], got[include[0]]
+            offset += len(got["ids"])
+
+    def load_chunks(self, live: dict[str, DocumentRecord]) -> list[ChunkRecord]:
+        """All chunks owned by committed documents, for the in-memory lexical and sentence indexes."""
+        records: list[ChunkRecord] = []
+        offset, page = 0, 2000
+        while True:
+            got = self._call(lambda offset=offset: self.chunks.get(
+                include=["metadatas", "documents", "embeddings"], limit=page, offset=offset))
+            if not got["ids"]:
+                break
+            for chunk_id, text, meta, vector in zip(
+                got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True
+            ):
+                owner = live.get(str(meta.get("source")))
+                if owner is not None and owner.sha256 == meta.get("sha256"):
+                    records.append(ChunkRecord.from_stored(chunk_id, text, meta, vector))
+            offset += len(got["ids"])
+        records.sort(key=lambda r: (r.source, r.start, r.end))
+        return records
+
+    def count(self) -> int:
+        return int(self._call(lambda: self.chunks.count()))
+
+    def dense_query(self, vector: np.ndarray, n: int, sources: Sequence[str] | None = None) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity) of the nearest chunks."""
+        total = self.count()
+        if total == 0:
+            return []
+        where = {"source": {"$in": list(sources)}} if sources else None
+        got = self._call(lambda: self.chunks.query(
+            query_embeddings=[vector.tolist()], n_results=min(n, total), where=where, include=["distances"]))
+        return [(cid, 1.0 - float(d)) for cid, d in zip(got["ids"][0], got["distances"][0], strict=True)]
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    import httpx
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, httpx.TransportError | ConnectionError | socket.error | TimeoutError):
+            return True
+        text = str(seen).lower()
+        if any(w in text for w in ("could not connect", "connection refused", "connect error", "timed out")):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def process_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"

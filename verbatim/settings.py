@@ -1,0 +1,77 @@
+"""One settings object, read from the environment (documented in the README)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Chroma and Hugging Face must never phone home or try a model hub: set before either is imported.
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class Settings(BaseSettings):
+    """Every knob of Verbatim; `VERBATIM_*` environment variables unless named otherwise."""
+
+    model_config = SettingsConfigDict(env_prefix="VERBATIM_", extra="ignore", populate_by_name=True)
+
+    data_dir: Path = Path("./data")
+    corpus_dir: Path = Path("./seeds")
+    chroma_url: str | None = None
+    collection: str = "verbatim"
+    embed_model: str | None = Field(default=None, description="sentence-transformers model path; unset = packaged")
+    embed_runtime: Literal["onnx", "torch"] = "onnx"
+    model_cache_dir: Path | None = None
+
+    llm_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout: float = 30.0
+    llm_max_concurrency: int = 4
+
+    api_keys: SecretStr | None = None
+    rate_limit: str | None = None
+    max_inflight: int = 64
+    cors_origins: str | None = None
+    refresh_interval: float = 1.0
+
+    api_url: str = "http://127.0.0.1:8000"
+    public_url: str | None = None
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret")
+    )
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token")
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL", "slack_api_url")
+    )
+
+    @property
+    def models_dir(self) -> Path:
+        """Where derived model files (the int8 ONNX export) are cached."""
+        return self.model_cache_dir or (self.data_dir / "models")
+
+    @property
+    def citation_base_url(self) -> str:
+        """Base URL that citation links in chat point to."""
+        return (self.public_url or self.api_url).rstrip("/")
+
+    def api_key_list(self) -> list[str]:
+        """Configured bearer tokens; empty = the API is open."""
+        if self.api_keys is None:
+            return []
+        return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings read once per process (tests build their own `Settings`)."""
+    return Settings()
