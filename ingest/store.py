@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -155,6 +156,7 @@ class IndexStore:
         self._client: Any = None
         self._chunks: Any = None
         self._docs: Any = None
+        self._connect_lock = threading.Lock()
 
     # -- connection -------------------------------------------------------------------------------
     def _connect(self) -> None:
@@ -184,8 +186,9 @@ class IndexStore:
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a Chroma call; connection failures become IndexUnavailable and force a reconnect."""
         try:
-            if self._client is None:
-                self._connect()
+            with self._connect_lock:
+                if self._client is None:
+                    self._connect()
             return fn(*args, **kwargs)
         except IndexUnavailable:
             raise
@@ -198,14 +201,11 @@ class IndexStore:
 
     @property
     def chunks(self) -> Any:
-        if self._client is None:
-            self._call(lambda: None)
+        """The chunk collection (only touched inside `_call`, which connects first)."""
         return self._chunks
 
     @property
     def docs(self) -> Any:
-        if self._client is None:
-            self._call(lambda: None)
         return self._docs
 
     def ping(self) -> None:
@@ -241,7 +241,7 @@ class IndexStore:
 
     # -- chunks ---------------------------------------------------------------------------------
     def put_chunks(self, records: Sequence[ChunkRecord]) -> None:
-        batch = max(1, min(1000, self._call(lambda: self._client.get_max_batch_size())))
+        batch = 500
         for first in range(0, len(records), batch):
             part = records[first : first + batch]
             self._call(lambda part=part: self.chunks.upsert(

@@ -36,7 +36,9 @@ class ApiError(Exception):
 class VerbatimClient:
     """Async client for `POST /ask`, with a bounded timeout and the first configured API key."""
 
-    def __init__(self, settings: Settings, *, timeout: float, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self, settings: Settings, *, timeout: float, transport: httpx.AsyncBaseTransport | None = None
+    ):
         keys = settings.api_key_list()
         headers = {"Accept": "application/json", "User-Agent": "verbatim-bot"}
         if keys:
@@ -80,7 +82,8 @@ class VerbatimClient:
         if 400 <= resp.status_code < 500:
             detail = _detail(resp)
             log.warning("Verbatim API refused the question (%s): %s", resp.status_code, detail)
-            raise ApiError(f"Sorry, I couldn't ask that: {detail}", kind="bad_request", status=resp.status_code)
+            message = f"Sorry, I couldn't ask that: {detail}"
+            raise ApiError(message, kind="bad_request", status=resp.status_code)
         if resp.status_code >= 300:
             log.warning("Verbatim API failed with %s: %s", resp.status_code, resp.text[:500])
             raise ApiError(UNAVAILABLE, kind="server_error", status=resp.status_code)

@@ -25,7 +25,7 @@ class RecentKeys:
 
     def _expire(self, now: float) -> None:
         while self._keys:
-            key, added = next(iter(self._keys.items()))
+            added = next(iter(self._keys.values()))
             if now - added < self._ttl and len(self._keys) < self._max:
                 break
             self._keys.popitem(last=False)

@@ -1,0 +1,221 @@
+"""The FastAPI application: /ask, /search, /documents, /healthz, /readyz, /metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ingest.lock import IngestBusy
+from ingest.reader import PathOutsideRoot
+from ingest.store import IndexUnavailable
+from service import metrics
+from service.engine import BadRequest, Engine, NotReady
+from service.schemas import (
+    AskRequest,
+    AskResponse,
+    DocumentList,
+    DocumentResponse,
+    IngestRequest,
+    Readiness,
+    SearchRequest,
+    SearchResponse,
+)
+from verbatim.settings import Settings, get_settings
+
+log = logging.getLogger("verbatim.api")
+
+
+JSON_ROUTES = frozenset({"/ask", "/search", "/admin/ingest", "/v1/chat/completions"})
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            kind = value.decode("latin-1").split(";")[0].strip().lower()
+            return kind == "application/json" or kind.endswith("+json")
+    return False
+
+
+class LoadShedder:
+    """Refuse non-JSON bodies on JSON routes (415) and, past `limit` requests in flight, answer 503 with
+    Retry-After instead of queueing without bound."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.inflight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in ("/healthz", "/metrics"):
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "POST" and scope["path"] in JSON_ROUTES and not _is_json(scope):
+            response = JSONResponse({"detail": "expected a JSON body (content-type: application/json)"},
+                                    status_code=415)
+            await response(scope, receive, send)
+            return
+        if self.inflight >= self.limit:
+            metrics.SHED.inc()
+            response = JSONResponse({"detail": "server at capacity; retry shortly"}, status_code=503,
+                                    headers={"Retry-After": "1"})
+            await response(scope, receive, send)
+            return
+        self.inflight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.inflight -= 1
+
+
+def _route_template(request: Request) -> str:
+    route = request.scope.get("route")
+    return getattr(route, "path", None) or "unmatched"
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return 400, "malformed JSON body: " + "; ".join(str(e.get("msg")) for e in errors)
+    parts = []
+    for e in errors[:5]:
+        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
+        msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}")
+    return 422, "; ".join(parts)
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None, *, start: bool = True) -> FastAPI:
+    """Build the app; on start it loads the index in the background (ingesting seeds on an empty index)."""
+    settings = settings or get_settings()
+    engine = engine or Engine(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if start:
+            engine.start_in_background()
+        yield
+        engine.stop()
+
+    app = FastAPI(
+        title="Verbatim", version="0.1.0", lifespan=lifespan,
+        description="Answers with verbatim quotes and exact citations into the source files.",
+    )
+    app.state.engine = engine
+    app.state.settings = settings
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = _route_template(request)
+        metrics.REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        metrics.LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        status, message = _validation_message(exc)
+        return JSONResponse({"detail": message}, status_code=status)
+
+    @app.exception_handler(BadRequest)
+    async def on_bad_request(_: Request, exc: BadRequest) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(NotReady)
+    async def on_not_ready(_: Request, exc: NotReady) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "2"})
+
+    @app.exception_handler(IndexUnavailable)
+    async def on_unavailable(_: Request, exc: IndexUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "2"})
+
+    @app.post("/ask", response_model=AskResponse, tags=["answers"],
+              responses={400: {}, 415: {}, 422: {}, 503: {}})
+    def ask(body: AskRequest) -> AskResponse:
+        """Answer a question with verbatim quotes, or abstain when the documents do not say."""
+        response = engine.ask(body)
+        if response.abstained:
+            metrics.ABSTENTIONS.inc()
+        for stage in ("retrieve", "answer"):
+            metrics.STAGE.labels(stage).observe(response.timings_ms[stage] / 1000)
+        return response
+
+    @app.post("/search", response_model=SearchResponse, tags=["answers"],
+              responses={400: {}, 415: {}, 422: {}, 503: {}})
+    def search(body: SearchRequest) -> SearchResponse:
+        """The passages hybrid retrieval finds for a query."""
+        return engine.search(body)
+
+    @app.get("/documents", response_model=DocumentList, tags=["documents"])
+    def documents() -> DocumentList:
+        """Every indexed document and its articles."""
+        return engine.documents()
+
+    @app.get("/documents/{source:path}", response_model=DocumentResponse, tags=["documents"],
+             responses={404: {}, 422: {}})
+    def document(source: str, start: int | None = Query(default=None, ge=0),
+                 end: int | None = Query(default=None, ge=0)) -> DocumentResponse:
+        """A document's raw text and articles; with start/end also that span (to open a citation)."""
+        return engine.document(source, start, end)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", response_model=Readiness, tags=["ops"], responses={503: {}})
+    def readyz() -> Any:
+        """Ready when the index is reachable and loaded; 503 otherwise (with the reason)."""
+        try:
+            engine.store.ping()
+            snap = engine.snapshot()
+        except (IndexUnavailable, NotReady) as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "2"})
+        metrics.INDEX_CHUNKS.set(snap.chunk_count)
+        metrics.INDEX_VERSION.set(snap.version)
+        return Readiness(status="ready", chunks=snap.chunk_count, index_version=snap.version,
+                         documents=len(snap.documents))
+
+    @app.get("/metrics", tags=["ops"])
+    def prometheus() -> Response:
+        """Prometheus text format."""
+        snap = engine.snapshots.current
+        if snap is not None:
+            metrics.INDEX_CHUNKS.set(snap.chunk_count)
+            metrics.INDEX_VERSION.set(snap.version)
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/admin/ingest", tags=["ops"], responses={409: {}, 415: {}, 422: {}})
+    async def admin_ingest(body: IngestRequest) -> dict[str, Any]:
+        """Ingest through the running server (the CLI hands work here so one process owns the store)."""
+        paths = [_inside_corpus(settings.corpus_dir, p) for p in body.paths] if body.paths else None
+        try:
+            report = await run_in_threadpool(engine.ingest, paths, dry_run=body.dry_run)
+        except IngestBusy as exc:
+            raise BadRequest(str(exc), 409) from exc
+        except (PathOutsideRoot, FileNotFoundError) as exc:
+            raise BadRequest(str(exc), 422) from exc
+        return report.__dict__
+
+    return _wrap(app, settings)
+
+
+def _inside_corpus(root: Path, raw: str) -> Path:
+    path = Path(raw)
+    return path if path.is_absolute() else root / path
+
+
+def _wrap(app: FastAPI, settings: Settings) -> FastAPI:
+    app.add_middleware(LoadShedder, limit=settings.max_inflight)
+    return app

@@ -1,0 +1,208 @@
+"""The question-answering engine behind the API and the CLI: snapshot + retrieval + answering."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from ingest.embedder import Encoder, load_encoder
+from ingest.pipeline import IngestReport, Ingestor
+from ingest.reader import PathOutsideRoot, read_text_exact, source_name
+from ingest.store import IndexStore, IndexUnavailable
+from service.extractive import ABSTAIN_TEXT, ExtractiveAnswerer, Extracted
+from service.retrieval import Hit, Mode, Retriever
+from service.schemas import (
+    ArticleOut,
+    AskRequest,
+    AskResponse,
+    Citation,
+    DocumentList,
+    DocumentResponse,
+    DocumentSummary,
+    Passage,
+    SearchRequest,
+    SearchResponse,
+    Span,
+)
+from service.snapshot import Snapshot, SnapshotHolder
+from verbatim.settings import Settings
+
+log = logging.getLogger("verbatim.engine")
+
+
+class NotReady(RuntimeError):
+    """The index is not loaded yet (first start still ingesting) or unreachable: 503."""
+
+
+class BadRequest(ValueError):
+    """Something in the request refers to what does not exist (unknown source, bad span): 4xx."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def passage_of(hit: Hit) -> Passage:
+    c = hit.chunk
+    return Passage(chunk_id=c.chunk_id, source=c.source, title=c.title, start=c.start, end=c.end,
+                   text=c.text, score=round(hit.similarity, 4))
+
+
+def render_answer(extracted: Extracted) -> tuple[str, list[Citation]]:
+    """“quote” [n] … — every quote verbatim, numbered in order."""
+    citations = [
+        Citation(n=n, source=q.hit.chunk.source, title=q.hit.chunk.title, quote=q.text, start=q.start,
+                 end=q.end, chunk_id=q.hit.chunk.chunk_id, score=round(q.score, 4))
+        for n, q in enumerate(extracted.quotes, start=1)
+    ]
+    return " ".join(f"“{c.quote}” [{c.n}]" for c in citations), citations
+
+
+class Engine:
+    """Owns the encoder, the store and the current snapshot; safe to call from many threads."""
+
+    def __init__(self, settings: Settings, encoder: Encoder | None = None, store: IndexStore | None = None) -> None:
+        self.settings = settings
+        self.store = store or IndexStore(settings)
+        self._encoder = encoder
+        self.snapshots = SnapshotHolder(self.store, settings.refresh_interval)
+        self.answerer = ExtractiveAnswerer()
+        self._retriever: Retriever | None = None
+        self.startup_error: str | None = None
+        self.starting = False
+        self._ingest_lock = threading.Lock()
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = load_encoder(self.settings, threads=1)
+        return self._encoder
+
+    @property
+    def retriever(self) -> Retriever:
+        if self._retriever is None:
+            self._retriever = Retriever(self.store, self.encoder)
+        return self._retriever
+
+    def start(self, bootstrap: bool = True) -> None:
+        """Load the model and the index; on an empty index ingest the corpus first (first start)."""
+        self.starting = True
+        try:
+            _ = self.retriever
+            if bootstrap:
+                self._bootstrap()
+            self.snapshots.refresh(force=True)
+            self.startup_error = None
+        except IndexUnavailable as exc:
+            self.startup_error = str(exc)
+            log.warning("index unreachable at start: %s", exc)
+        finally:
+            self.starting = False
+            self.snapshots.start()
+
+    def start_in_background(self, bootstrap: bool = True) -> threading.Thread:
+        thread = threading.Thread(target=self.start, args=(bootstrap,), name="engine-start", daemon=True)
+        thread.start()
+        return thread
+
+    def _bootstrap(self) -> None:
+        if self.store.manifest():
+            return
+        corpus = self.settings.corpus_dir
+        if corpus.is_dir():
+            log.info("empty index: ingesting %s", corpus)
+            self.ingest(None, wait=600.0)
+
+    def stop(self) -> None:
+        self.snapshots.stop()
+
+    def snapshot(self) -> Snapshot:
+        snap = self.snapshots.current
+        if snap is None:
+            if self.snapshots.last_error or self.startup_error:
+                raise NotReady(self.snapshots.last_error or self.startup_error or "index unavailable")
+            raise NotReady("the index is still loading (first start ingests the corpus); retry shortly")
+        return snap
+
+    # -- queries ----------------------------------------------------------------------------------
+    def _check_sources(self, snap: Snapshot, sources: list[str] | None) -> list[str] | None:
+        if not sources:
+            return None
+        unknown = [s for s in sources if s not in snap.documents]
+        if unknown:
+            raise BadRequest(f"unknown source(s): {', '.join(sorted(unknown)[:10])}", 422)
+        return list(dict.fromkeys(sources))
+
+    def retrieve(self, question: str, top_k: int, sources: list[str] | None,
+                 mode: Mode = "hybrid") -> tuple[Snapshot, list[Hit], object]:
+        snap = self.snapshot()
+        wanted = self._check_sources(snap, sources)
+        vector = self.retriever.embed_query(question)
+        hits = self.retriever.search(snap, question, vector, top_k, wanted, mode)
+        return snap, hits, vector
+
+    def search(self, request: SearchRequest) -> SearchResponse:
+        _, hits, _ = self.retrieve(request.query, request.top_k, request.sources)
+        return SearchResponse(results=[passage_of(h) for h in hits])
+
+    def ask(self, request: AskRequest, mode: Mode = "hybrid") -> AskResponse:
+        """Answer with the extractive backend (model backends wrap this)."""
+        t0 = time.perf_counter()
+        snap, hits, vector = self.retrieve(request.question, request.top_k, request.sources, mode)
+        t1 = time.perf_counter()
+        extracted = self.answerer.answer(snap, request.question, vector, hits)  # type: ignore[arg-type]
+        t2 = time.perf_counter()
+        answer, citations = render_answer(extracted)
+        return AskResponse(
+            answer=ABSTAIN_TEXT if extracted.abstained else answer, abstained=extracted.abstained,
+            backend="extractive", citations=citations, passages=[passage_of(h) for h in hits],
+            confidence=round(extracted.confidence, 4),
+            timings_ms={"retrieve": round((t1 - t0) * 1000, 2), "answer": round((t2 - t1) * 1000, 2),
+                        "total": round((t2 - t0) * 1000, 2)},
+        )
+
+    # -- documents --------------------------------------------------------------------------------
+    def documents(self) -> DocumentList:
+        snap = self.snapshot()
+        return DocumentList(documents=[
+            DocumentSummary(source=d.source, chunks=d.chunks, chars=d.chars,
+                            articles=[ArticleOut(**a.__dict__) for a in d.articles])
+            for d in sorted(snap.documents.values(), key=lambda d: d.source)
+        ])
+
+    def document(self, source: str, start: int | None = None, end: int | None = None) -> DocumentResponse:
+        """An indexed document's text; only sources in the index can be read (no path is ever opened raw)."""
+        snap = self.snapshot()
+        record = snap.documents.get(source)
+        if record is None:
+            raise BadRequest(f"unknown source: {source!r}", 404)
+        root = self.settings.corpus_dir
+        path = root / record.source
+        try:
+            if source_name(path, root) != record.source:
+                raise BadRequest(f"unknown source: {source!r}", 404)
+            text = read_text_exact(path)
+        except (PathOutsideRoot, OSError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"source {source!r} is indexed but cannot be read: {exc}", 410) from exc
+        span = None
+        if start is not None or end is not None:
+            s = 0 if start is None else start
+            e = len(text) if end is None else end
+            if not (0 <= s < e <= len(text)):
+                raise BadRequest(f"span [{s}, {e}) is not inside the document (length {len(text)})", 422)
+            span = Span(start=s, end=e, text=text[s:e])
+        return DocumentResponse(source=record.source, text=text, span=span,
+                                articles=[ArticleOut(**a.__dict__) for a in record.articles])
+
+    # -- ingestion --------------------------------------------------------------------------------
+    def ingest(self, paths: list[Path] | None, *, dry_run: bool = False, wait: float = 0.0) -> IngestReport:
+        """Ingest in this process (the server owns the embedded store), then load the new version."""
+        with self._ingest_lock:
+            ingestor = Ingestor(self.settings, load_encoder(self.settings, threads=2), self.store)
+            report = ingestor.run(paths, dry_run=dry_run, wait=wait)
+        if not dry_run:
+            self.snapshots.refresh()
+        return report

@@ -1,0 +1,194 @@
+"""Extractive answering: the best one to three sentences of the retrieved passages, quoted verbatim.
+
+Each candidate sentence is scored by semantic similarity (its late-chunked vector against the question),
+IDF-weighted term overlap, whether it holds the kind of thing the question asks for (a figure, a date, a
+name) and the rank of its passage. Whether to answer at all is a logistic model over the same features,
+fitted on the dev questions (`python -m evals.tune`), stored in `answer_model.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ingest.segmenter import classify
+from service.question import answer_type, has_answer_type
+from service.retrieval import Hit
+from service.snapshot import Snapshot
+from service.text import terms
+
+MODEL_FILE = Path(__file__).with_name("answer_model.json")
+ABSTAIN_TEXT = "The documents do not say. The closest passages are listed below."
+MAX_QUOTES = 3
+
+
+@dataclass(frozen=True)
+class AnswerModel:
+    """Sentence-scoring weights and the abstention model (logistic regression over FEATURES)."""
+
+    w_semantic: float = 0.5
+    w_lexical: float = 0.35
+    w_type: float = 0.1
+    w_rank: float = 0.05
+    second_quote_ratio: float = 0.9
+    abstain_weights: tuple[float, ...] = (4.0, 3.0, 2.0, 1.0, 0.5)
+    abstain_bias: float = -4.0
+
+    @classmethod
+    def load(cls, path: Path = MODEL_FILE) -> AnswerModel:
+        if not path.exists():
+            return cls()
+        data = json.loads(path.read_text())
+        data["abstain_weights"] = tuple(data.get("abstain_weights", cls.abstain_weights))
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+FEATURES = ("semantic", "lexical", "passage_lexical", "passage_similarity", "type_match")
+
+
+@dataclass
+class Candidate:
+    """A sentence of a retrieved passage with its features."""
+
+    hit_rank: int
+    hit: Hit
+    start: int
+    end: int
+    semantic: float
+    lexical: float
+    type_match: float
+    score: float = 0.0
+
+
+@dataclass
+class Quote:
+    """A verbatim span chosen for the answer."""
+
+    hit: Hit
+    start: int
+    end: int
+    text: str
+    score: float
+
+
+@dataclass
+class Extracted:
+    """The answer before it is shaped for the API."""
+
+    quotes: list[Quote]
+    abstained: bool
+    confidence: float
+    features: dict[str, float] = field(default_factory=dict)
+
+
+def is_statement(sentence: str) -> bool:
+    """Headings, bylines and labels are not answers: a quotable sentence has a verb-sized body."""
+    words = sentence.split()
+    if len(words) < 4:
+        return False
+    return classify(sentence) == "body" or len(words) > 12
+
+
+def _coverage(snapshot: Snapshot, question_terms: list[str], text_terms: set[str]) -> float:
+    total = sum(snapshot.term_weight(t) for t in question_terms)
+    if total == 0:
+        return 0.0
+    return sum(snapshot.term_weight(t) for t in question_terms if t in text_terms) / total
+
+
+class ExtractiveAnswerer:
+    """Answer from retrieved passages with verbatim sentences, or abstain."""
+
+    def __init__(self, model: AnswerModel | None = None) -> None:
+        self.model = model or AnswerModel.load()
+
+    def candidates(self, snapshot: Snapshot, question: str, query_vector: np.ndarray,
+                   hits: list[Hit]) -> list[Candidate]:
+        """Every sentence of the retrieved passages, scored (each raw span once)."""
+        qterms = list(dict.fromkeys(terms(question)))
+        kind = answer_type(question)
+        seen: set[tuple[str, int, int]] = set()
+        out: list[Candidate] = []
+        m = self.model
+        for rank, hit in enumerate(hits):
+            chunk = hit.chunk
+            if not chunk.sentences:
+                continue
+            sims = chunk.sentence_vectors @ query_vector
+            for (start, end), sim in zip(chunk.sentences, sims, strict=True):
+                key = (chunk.source, start, end)
+                if key in seen:
+                    continue
+                seen.add(key)
+                sentence = chunk.text[start - chunk.start : end - chunk.start]
+                if not is_statement(sentence):
+                    continue
+                lexical = _coverage(snapshot, qterms, set(terms(sentence)))
+                typed = 1.0 if kind != "other" and has_answer_type(sentence, kind) else 0.0
+                cand = Candidate(rank, hit, start, end, float(sim), lexical, typed)
+                cand.score = (m.w_semantic * cand.semantic + m.w_lexical * lexical + m.w_type * typed
+                              + m.w_rank / (1 + rank))
+                out.append(cand)
+        out.sort(key=lambda c: -c.score)
+        return out
+
+    def features(self, snapshot: Snapshot, question: str, best: Candidate) -> dict[str, float]:
+        """Inputs of the abstention model for the best candidate."""
+        qterms = list(dict.fromkeys(terms(question)))
+        passage_terms = set(terms(f"{best.hit.chunk.title} {best.hit.chunk.text}"))
+        return {
+            "semantic": best.semantic,
+            "lexical": best.lexical,
+            "passage_lexical": _coverage(snapshot, qterms, passage_terms),
+            "passage_similarity": best.hit.similarity,
+            "type_match": best.type_match,
+        }
+
+    def confidence(self, features: dict[str, float]) -> float:
+        """Probability that the documents answer the question."""
+        z = self.model.abstain_bias + sum(
+            w * features[name] for w, name in zip(self.model.abstain_weights, FEATURES, strict=True))
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def answer(self, snapshot: Snapshot, question: str, query_vector: np.ndarray, hits: list[Hit]) -> Extracted:
+        """Pick up to three verbatim quotes, or abstain when the confidence is below one half."""
+        ranked = self.candidates(snapshot, question, query_vector, hits)
+        if not ranked:
+            return Extracted([], True, 0.0)
+        best = ranked[0]
+        features = self.features(snapshot, question, best)
+        confidence = self.confidence(features)
+        if confidence < 0.5:
+            return Extracted([], True, confidence, features)
+        chosen = [best]
+        for cand in ranked[1:]:
+            if len(chosen) >= MAX_QUOTES or cand.score < self.model.second_quote_ratio * best.score:
+                break
+            if any(c.hit.chunk.source == cand.hit.chunk.source and c.start < cand.end and cand.start < c.end
+                   for c in chosen):
+                continue
+            chosen.append(cand)
+        return Extracted(_join_neighbours(chosen), False, confidence, features)
+
+
+def _join_neighbours(chosen: list[Candidate]) -> list[Quote]:
+    """Sentences that follow each other in the same chunk become one quote (a raw, contiguous span)."""
+    chosen = sorted(chosen, key=lambda c: (c.hit_rank, c.start))
+    quotes: list[Quote] = []
+    for cand in chosen:
+        chunk = cand.hit.chunk
+        prev = quotes[-1] if quotes else None
+        if (prev is not None and prev.hit.chunk.chunk_id == chunk.chunk_id
+                and not chunk.text[prev.end - chunk.start : cand.start - chunk.start].strip()):
+            prev.end = cand.end
+            prev.text = chunk.text[prev.start - chunk.start : prev.end - chunk.start]
+            prev.score = max(prev.score, cand.score)
+            continue
+        quotes.append(Quote(cand.hit, cand.start, cand.end,
+                            chunk.text[cand.start - chunk.start : cand.end - chunk.start], cand.score))
+    quotes.sort(key=lambda q: -q.score)
+    return quotes

@@ -1,0 +1,110 @@
+"""Hybrid retrieval: dense search in Chroma + BM25 in memory, fused by weighted reciprocal rank."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from ingest.embedder import Encoder
+from ingest.store import ChunkRecord, IndexStore
+from service.snapshot import Snapshot
+from service.text import terms
+
+Mode = Literal["hybrid", "dense", "lexical"]
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Fusion parameters (chosen on the dev questions; `verbatim eval --compare` shows the alternatives)."""
+
+    rrf_k: float = 60.0
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    fetch: int = 30
+    duplicate_jaccard: float = 0.6
+
+
+@dataclass
+class Hit:
+    """A retrieved chunk with its similarity to the question and its fused rank score."""
+
+    chunk: ChunkRecord
+    similarity: float
+    fused: float
+
+
+class Retriever:
+    """Find the chunks that answer a question."""
+
+    def __init__(self, store: IndexStore, encoder: Encoder, config: RetrievalConfig | None = None) -> None:
+        self.store = store
+        self.encoder = encoder
+        self.config = config or RetrievalConfig()
+
+    def embed_query(self, question: str) -> np.ndarray:
+        """The question vector, with the same model and settings as ingestion."""
+        return self.encoder.embed([question])[0]
+
+    def search(self, snapshot: Snapshot, question: str, query_vector: np.ndarray, top_k: int,
+               sources: Sequence[str] | None = None, mode: Mode = "hybrid") -> list[Hit]:
+        """Top chunks for the question, near-duplicates collapsed."""
+        cfg = self.config
+        fetch = max(cfg.fetch, top_k * 4)
+        scores: dict[int, float] = {}
+        if mode in ("hybrid", "dense"):
+            for rank, (chunk_id, _) in enumerate(self._dense(snapshot, query_vector, fetch, sources)):
+                scores[chunk_id] = scores.get(chunk_id, 0.0) + cfg.dense_weight / (cfg.rrf_k + rank + 1)
+        if mode in ("hybrid", "lexical"):
+            for rank, index in enumerate(self._lexical(snapshot, question, fetch, sources)):
+                scores[index] = scores.get(index, 0.0) + cfg.lexical_weight / (cfg.rrf_k + rank + 1)
+        ordered = sorted(scores.items(), key=lambda kv: -kv[1])
+        hits: list[Hit] = []
+        kept_shingles: list[set[str]] = []
+        for index, fused in ordered:
+            chunk = snapshot.chunks[index]
+            shingles = _shingles(chunk.text)
+            if any(_overlaps(chunk, h.chunk) for h in hits) or any(
+                _jaccard(shingles, s) >= cfg.duplicate_jaccard for s in kept_shingles
+            ):
+                continue
+            hits.append(Hit(chunk=chunk, similarity=float(chunk.vector @ query_vector), fused=fused))
+            kept_shingles.append(shingles)
+            if len(hits) >= top_k:
+                break
+        return hits
+
+    def _dense(self, snapshot: Snapshot, vector: np.ndarray, n: int,
+               sources: Sequence[str] | None) -> list[tuple[int, float]]:
+        found = self.store.dense_query(vector, n, sources)
+        # Chunks the snapshot does not know belong to an ingest still in flight: ignore them.
+        return [(snapshot.by_id[cid], sim) for cid, sim in found if cid in snapshot.by_id]
+
+    def _lexical(self, snapshot: Snapshot, question: str, n: int, sources: Sequence[str] | None) -> list[int]:
+        query = [t for t in terms(question) if t in snapshot.idf]
+        if snapshot.bm25 is None or not query:
+            return []
+        scores = snapshot.bm25.get_scores(query)
+        if sources:
+            scores = np.where(np.isin(snapshot.sources, list(sources)), scores, 0.0)
+        top = np.argsort(-scores)[:n]
+        return [int(i) for i in top if scores[i] > 0]
+
+
+def _overlaps(a: ChunkRecord, b: ChunkRecord) -> bool:
+    """Same source and more than half of the shorter span shared (neighbours share only their overlap)."""
+    if a.source != b.source:
+        return False
+    shared = min(a.end, b.end) - max(a.start, b.start)
+    return shared > 0.5 * min(a.end - a.start, b.end - b.start)
+
+
+def _shingles(text: str, size: int = 5) -> set[str]:
+    words = text.lower().split()
+    return {" ".join(words[i : i + size]) for i in range(max(1, len(words) - size + 1))}
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0

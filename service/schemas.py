@@ -1,0 +1,137 @@
+"""Request and response models of the HTTP API (the shapes of ../shared/DESIGN.md)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+
+MAX_QUESTION_CHARS = 2000
+
+
+def _trimmed_question(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty or only whitespace")
+    if len(value) > MAX_QUESTION_CHARS:
+        raise ValueError(f"must be at most {MAX_QUESTION_CHARS} characters after trimming (got {len(value)})")
+    return value
+
+
+class AskRequest(BaseModel):
+    """A question; `sources` restricts retrieval to some files; `backend` picks extractive or the model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: StrictStr = Field(description="1–2000 characters after trimming")
+    top_k: StrictInt = Field(default=5, ge=1, le=20)
+    sources: list[StrictStr] | None = Field(default=None, max_length=1000)
+    backend: Literal["extractive", "llm"] | None = None
+    stream: StrictBool = False
+
+    _check_question = field_validator("question")(_trimmed_question)
+
+
+class SearchRequest(BaseModel):
+    """A retrieval-only query."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: StrictStr = Field(description="1–2000 characters after trimming")
+    top_k: StrictInt = Field(default=5, ge=1, le=20)
+    sources: list[StrictStr] | None = Field(default=None, max_length=1000)
+
+    _check_query = field_validator("query")(_trimmed_question)
+
+
+class Passage(BaseModel):
+    """A retrieved chunk: `text == file[start:end]`; `score` is its cosine similarity to the question."""
+
+    chunk_id: str
+    source: str
+    title: str
+    start: int
+    end: int
+    text: str
+    score: float
+
+
+class Citation(BaseModel):
+    """A verbatim quote: `quote == file[start:end]`, inside the passage `chunk_id`."""
+
+    n: int
+    source: str
+    title: str
+    quote: str
+    start: int
+    end: int
+    chunk_id: str
+    score: float
+
+
+class AskResponse(BaseModel):
+    """An answer made of cited quotes, or an abstention with the closest passages."""
+
+    answer: str
+    abstained: bool
+    backend: Literal["extractive", "llm"]
+    citations: list[Citation]
+    passages: list[Passage]
+    timings_ms: dict[str, float]
+    confidence: float | None = Field(default=None, description="probability the documents answer (extractive)")
+    warning: str | None = None
+    dropped_quotes: int | None = None
+
+
+class SearchResponse(BaseModel):
+    results: list[Passage]
+
+
+class ArticleOut(BaseModel):
+    title: str
+    author: str | None
+    date: str | None = None
+    start: int
+    end: int
+
+
+class Span(BaseModel):
+    start: int
+    end: int
+    text: str
+
+
+class DocumentResponse(BaseModel):
+    """A document's full text and articles; `span` when start/end were asked for."""
+
+    source: str
+    articles: list[ArticleOut]
+    text: str
+    span: Span | None = None
+
+
+class DocumentSummary(BaseModel):
+    source: str
+    articles: list[ArticleOut]
+    chunks: int
+    chars: int
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentSummary]
+
+
+class IngestRequest(BaseModel):
+    """Paths inside the corpus root (default: all of it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    paths: list[StrictStr] | None = None
+    dry_run: StrictBool = False
+
+
+class Readiness(BaseModel):
+    status: str
+    chunks: int
+    index_version: int
+    documents: int
