@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import pytest
@@ -115,7 +115,7 @@ class FakeSlack:
     async def _body(self, request: Request) -> dict[str, Any]:
         if request.headers.get("content-type", "").startswith("application/json"):
             return await request.json()
-        return dict(await request.form())
+        return dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
 
     async def api(self, request: Request) -> Response:
         method = request.path_params["method"]

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from verbatim.settings import get_settings
 
@@ -29,18 +30,43 @@ def _progress_printer() -> object:
     return progress
 
 
+def _ingest_via_server(url: str, args: argparse.Namespace) -> dict[str, Any] | None:
+    """Hand the ingest to the running server; None (after a message) when it refuses."""
+    import httpx
+
+    from verbatim.handoff import auth_headers
+
+    print(f"verbatim ingest: a server owns this data dir ({url}); ingesting through it", file=sys.stderr)
+    paths = [str(Path(p).resolve()) for p in args.paths] or None
+    response = httpx.post(f"{url}/admin/ingest", json={"paths": paths, "dry_run": args.dry_run},
+                          headers=auth_headers(get_settings()), timeout=None)
+    if response.status_code != 200:
+        print(f"verbatim ingest: {response.json().get('detail', response.text)}", file=sys.stderr)
+        return None
+    return dict(response.json())
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.lock import IngestBusy
+    from ingest.pipeline import IngestReport
     from ingest.reader import PathOutsideRoot
     from ingest.service import run_ingest
+    from verbatim.handoff import running_server
 
     settings = get_settings()
-    try:
-        report = run_ingest(settings, [Path(p) for p in args.paths] or None, dry_run=args.dry_run,
-                            wait=args.wait, progress=_progress_printer())
-    except (IngestBusy, PathOutsideRoot, FileNotFoundError) as exc:
-        print(f"verbatim ingest: {exc}", file=sys.stderr)
-        return 2
+    url = None if settings.chroma_url else running_server(settings)
+    if url:
+        data = _ingest_via_server(url, args)
+        if data is None:
+            return 2
+        report = IngestReport(**data)
+    else:
+        try:
+            report = run_ingest(settings, [Path(p) for p in args.paths] or None, dry_run=args.dry_run,
+                                wait=args.wait, progress=_progress_printer())
+        except (IngestBusy, PathOutsideRoot, FileNotFoundError) as exc:
+            print(f"verbatim ingest: {exc}", file=sys.stderr)
+            return 2
     if args.json:
         print(json.dumps(report.__dict__, indent=2, ensure_ascii=False))
     else:
@@ -54,6 +80,81 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from verbatim.handoff import registered
+
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.workers > 1 and not settings.chroma_url:
+        print("verbatim serve: several workers need a Chroma server (VERBATIM_CHROMA_URL): an embedded "
+              "store must have one owner", file=sys.stderr)
+        return 2
+    with registered(settings, args.host, args.port):
+        if args.workers > 1:
+            uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port,
+                        workers=args.workers, log_level="warning")
+        else:
+            from service.app import create_app
+
+            uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from service.render import render_answer_text
+    from verbatim.handoff import auth_headers, running_server
+
+    settings = get_settings()
+    payload: dict[str, Any] = {"question": args.question, "top_k": args.top_k}
+    if args.sources:
+        payload["sources"] = args.sources
+    if args.backend:
+        payload["backend"] = args.backend
+    url = args.url or (None if settings.chroma_url else running_server(settings))
+    if url:
+        import httpx
+
+        try:
+            response = httpx.post(f"{url.rstrip('/')}/ask", json=payload, headers=auth_headers(settings),
+                                  timeout=120)
+        except httpx.HTTPError as exc:
+            print(f"verbatim ask: cannot reach {url}: {exc}", file=sys.stderr)
+            return 3
+        if response.status_code != 200:
+            print(f"verbatim ask: {response.status_code}: {response.json().get('detail')}", file=sys.stderr)
+            return 2
+        data = response.json()
+    else:
+        from pydantic import ValidationError
+
+        from service.engine import BadRequest, Engine
+        from service.schemas import AskRequest
+
+        try:
+            request = AskRequest(**payload)
+        except ValidationError as exc:
+            print(f"verbatim ask: {exc.errors()[0]['msg']}", file=sys.stderr)
+            return 2
+        engine = Engine(settings)
+        engine.start()
+        try:
+            data = engine.ask(request).model_dump()
+        except BadRequest as exc:
+            print(f"verbatim ask: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            engine.stop()
+    if args.json:
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        print(render_answer_text(data, color=sys.stdout.isatty()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="verbatim", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -64,6 +165,21 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--wait", type=float, default=0.0, help="seconds to wait for another ingest to finish")
     ingest.add_argument("--json", action="store_true", help="print the report as JSON")
     ingest.set_defaults(func=cmd_ingest)
+
+    serve = sub.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (server-mode Chroma)")
+    serve.set_defaults(func=cmd_serve)
+
+    ask = sub.add_parser("ask", help="answer a question from the terminal")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="print the API's JSON")
+    ask.add_argument("--top-k", type=int, default=5)
+    ask.add_argument("--source", action="append", dest="sources", help="restrict to a source (repeatable)")
+    ask.add_argument("--backend", choices=["extractive", "llm"])
+    ask.add_argument("--url", help="ask a running server (default: the one on this data dir, else in-process)")
+    ask.set_defaults(func=cmd_ask)
     return parser
 
 
