@@ -198,25 +198,33 @@ def _drop_footer_sandwiches(raw: list[str], reasons: list[str | None]) -> None:
 def _drop_duplicates(keys: list[str], reasons: list[str | None]) -> None:
     """A second copy of a line already kept (a page that holds its article twice) is dropped."""
     seen: set[str] = set()
+    repeated_short: set[int] = set()
     for i, key in enumerate(keys):
         if reasons[i] is not None:
             continue
-        if len(key) >= DUPLICATE_MIN_CHARS and key in seen:
-            reasons[i] = DUPLICATE
+        if key in seen:
+            if len(key) >= DUPLICATE_MIN_CHARS:
+                reasons[i] = DUPLICATE
+            else:
+                repeated_short.add(i)
         seen.add(key)
-    _drop_short_lines_inside_duplicate_runs(reasons)
+    _extend_duplicate_runs(reasons, repeated_short)
 
 
-def _drop_short_lines_inside_duplicate_runs(reasons: list[str | None]) -> None:
-    """Short lines (a repeated title, a tag) between duplicated lines belong to the duplicate copy."""
+def _extend_duplicate_runs(reasons: list[str | None], repeated_short: set[int]) -> None:
+    """Short lines (a title, a name) seen before and touching a duplicated line belong to the copy."""
     order = _nonblank_indices(reasons)
-    for pos, i in enumerate(order):
-        if reasons[i] is not None:
-            continue
-        prev_dup = pos > 0 and reasons[order[pos - 1]] == DUPLICATE
-        next_dup = pos + 1 < len(order) and reasons[order[pos + 1]] == DUPLICATE
-        if prev_dup and next_dup:
-            reasons[i] = DUPLICATE
+    changed = True
+    while changed:
+        changed = False
+        for pos, i in enumerate(order):
+            if i not in repeated_short or reasons[i] is not None:
+                continue
+            prev_dup = pos > 0 and reasons[order[pos - 1]] == DUPLICATE
+            next_dup = pos + 1 < len(order) and reasons[order[pos + 1]] == DUPLICATE
+            if prev_dup or next_dup:
+                reasons[i] = DUPLICATE
+                changed = True
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -174,6 +175,7 @@ def export_int8_onnx(model_dir: Path, target: Path) -> Path:
                 return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
         sample = torch.ones((2, 8), dtype=torch.int64)
+        warnings.filterwarnings("ignore", module=r"torch\..*|transformers\..*")
         tmp_fp32 = target.with_name(f"{target.stem}.{os.getpid()}.fp32.onnx")
         tmp_int8 = target.with_name(f"{target.stem}.{os.getpid()}.tmp.onnx")
         axes = {0: "batch", 1: "tokens"}

@@ -418,14 +418,8 @@ def fake_slack() -> Iterator[tuple[FakeSlack, str]]:
 @pytest.fixture(scope="module")
 def verbatim_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real Verbatim API over the seeds corpus, served on loopback (ingests on first start)."""
-    try:
-        from service.app import create_app
-    except ImportError:  # pragma: no cover - only before the API lands
-        fake = FakeApi()
-        server = ServerThread(fake.app).start()
-        yield server.url
-        server.stop()
-        return
+    from service.app import create_app
+
     data_dir = tmp_path_factory.mktemp("api-data")
     settings = Settings(data_dir=data_dir, corpus_dir=SEEDS)
     server = ServerThread(create_app(settings)).start(timeout=60)
@@ -599,6 +593,11 @@ def test_mention_gets_threaded_answer_with_quotes(
     assert_verbatim_quotes(blocks)
     assert any("transit" in q.lower() for _, q in quote_blocks(blocks))
     assert blocks[-1]["type"] == "actions"
+    # Each link, pointed at the real API instead of the public URL, opens exactly the quoted span.
+    for url, quote in quote_blocks(blocks):
+        doc = httpx.get(url.replace(PUBLIC, verbatim_api), timeout=10)
+        assert doc.status_code == 200
+        assert doc.json()["span"]["text"] == quote
     assert post["text"].startswith(answer_text[:50].replace("&", "&amp;").replace("<", "&lt;"))
     # The bot authenticated to Slack with its token.
     assert all(c["auth"] == f"Bearer {TOKEN}" for c in slack.calls if c["kind"] == "api")

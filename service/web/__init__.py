@@ -33,7 +33,7 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
-def index() -> FileResponse:
+def web_index() -> FileResponse:
     """The question page (ask, read the quotes in context, browse the documents)."""
     return FileResponse(
         STATIC_DIR / "index.html",
@@ -43,7 +43,7 @@ def index() -> FileResponse:
 
 
 @router.get("/ui/{name}")
-def asset(name: str) -> FileResponse:
+def web_asset(name: str) -> FileResponse:
     """One static asset of the page, by file name (no sub-folders, nothing outside `static/`)."""
     path = STATIC_DIR / name
     media_type = _TYPES.get(path.suffix)
