@@ -35,7 +35,7 @@ class AnswerModel:
     w_type: float = 0.1
     w_rank: float = 0.05
     second_quote_ratio: float = 0.9
-    abstain_weights: tuple[float, ...] = (4.0, 3.0, 2.0, 1.0, 0.5)
+    abstain_weights: tuple[float, ...] = (4.0, 3.0, 2.0, 1.0, 0.5, -3.0)
     abstain_bias: float = -4.0
 
     @classmethod
@@ -47,7 +47,7 @@ class AnswerModel:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
-FEATURES = ("semantic", "lexical", "passage_lexical", "passage_similarity", "type_match")
+FEATURES = ("semantic", "lexical", "passage_lexical", "passage_similarity", "type_match", "unknown_terms")
 
 
 @dataclass
@@ -106,6 +106,14 @@ class ExtractiveAnswerer:
     def __init__(self, model: AnswerModel | None = None) -> None:
         self.model = model or AnswerModel.load()
 
+    def rescore(self, cands: list[Candidate]) -> list[Candidate]:
+        """Score candidates with the current weights, best first."""
+        m = self.model
+        for c in cands:
+            c.score = m.w_semantic * c.semantic + m.w_lexical * c.lexical + m.w_type * c.type_match + m.w_rank / (
+                1 + c.hit_rank)
+        return sorted(cands, key=lambda c: -c.score)
+
     def candidates(self, snapshot: Snapshot, question: str, query_vector: np.ndarray,
                    hits: list[Hit]) -> list[Candidate]:
         """Every sentence of the retrieved passages, scored (each raw span once)."""
@@ -113,7 +121,6 @@ class ExtractiveAnswerer:
         kind = answer_type(question)
         seen: set[tuple[str, int, int]] = set()
         out: list[Candidate] = []
-        m = self.model
         for rank, hit in enumerate(hits):
             chunk = hit.chunk
             if not chunk.sentences:
@@ -129,12 +136,8 @@ class ExtractiveAnswerer:
                     continue
                 lexical = _coverage(snapshot, qterms, set(terms(sentence)))
                 typed = 1.0 if kind != "other" and has_answer_type(sentence, kind) else 0.0
-                cand = Candidate(rank, hit, start, end, float(sim), lexical, typed)
-                cand.score = (m.w_semantic * cand.semantic + m.w_lexical * lexical + m.w_type * typed
-                              + m.w_rank / (1 + rank))
-                out.append(cand)
-        out.sort(key=lambda c: -c.score)
-        return out
+                out.append(Candidate(rank, hit, start, end, float(sim), lexical, typed))
+        return self.rescore(out)
 
     def features(self, snapshot: Snapshot, question: str, best: Candidate) -> dict[str, float]:
         """Inputs of the abstention model for the best candidate."""
@@ -146,6 +149,7 @@ class ExtractiveAnswerer:
             "passage_lexical": _coverage(snapshot, qterms, passage_terms),
             "passage_similarity": best.hit.similarity,
             "type_match": best.type_match,
+            "unknown_terms": _coverage(snapshot, qterms, {t for t in qterms if t not in snapshot.idf}),
         }
 
     def confidence(self, features: dict[str, float]) -> float:
@@ -156,7 +160,10 @@ class ExtractiveAnswerer:
 
     def answer(self, snapshot: Snapshot, question: str, query_vector: np.ndarray, hits: list[Hit]) -> Extracted:
         """Pick up to three verbatim quotes, or abstain when the confidence is below one half."""
-        ranked = self.candidates(snapshot, question, query_vector, hits)
+        return self.choose(snapshot, question, self.candidates(snapshot, question, query_vector, hits))
+
+    def choose(self, snapshot: Snapshot, question: str, ranked: list[Candidate]) -> Extracted:
+        """The answer from ranked candidates (split out so tuning can rescore without re-retrieving)."""
         if not ranked:
             return Extracted([], True, 0.0)
         best = ranked[0]
