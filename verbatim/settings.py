@@ -20,7 +20,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 class Settings(BaseSettings):
     """Every knob of Verbatim; `VERBATIM_*` environment variables unless named otherwise."""
 
-    model_config = SettingsConfigDict(env_prefix="VERBATIM_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="VERBATIM_", extra="ignore", populate_by_name=True, env_ignore_empty=True  # "" = unset
+    )
 
     data_dir: Path = Path("./data")
     corpus_dir: Path = Path("./seeds")
@@ -40,6 +42,9 @@ class Settings(BaseSettings):
     rate_limit: str | None = None
     max_inflight: int = 64
     cors_origins: str | None = None
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="larger request bodies get 413")
+    log_format: Literal["json", "text"] = "json"
+    log_level: str = "INFO"
     refresh_interval: float = 1.0
 
     api_url: str = "http://127.0.0.1:8000"
