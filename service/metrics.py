@@ -13,7 +13,18 @@ STAGE = Histogram("verbatim_stage_seconds", "Time per answering stage", ["stage"
                   buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 5))
 ABSTENTIONS = Counter("verbatim_abstentions_total", "Questions the documents did not answer")
 SHED = Counter("verbatim_load_shed_total", "Requests refused with 503 because the server was at capacity")
-FALLBACKS = Counter("verbatim_backend_fallbacks_total", "Model answers replaced by the extractive answer", ["reason"])
+FALLBACKS = Counter("verbatim_backend_fallbacks_total", "Model answers replaced by the extractive answer",
+                    ["reason"])
 DROPPED_QUOTES = Counter("verbatim_dropped_quotes_total", "Model quotes not found in the sources")
 INDEX_CHUNKS = Gauge("verbatim_index_chunks", "Chunks in the served index snapshot")
 INDEX_VERSION = Gauge("verbatim_index_version", "Version of the served index snapshot")
+INDEX_DOCUMENTS = Gauge("verbatim_index_documents", "Documents in the served index snapshot")
+INDEX_LOADED = Gauge("verbatim_index_loaded_timestamp_seconds", "When the served index snapshot was loaded")
+
+
+def observe_snapshot(snap: object) -> None:
+    """Set the index gauges from a snapshot (anything with chunk_count, version, documents, loaded_at)."""
+    INDEX_CHUNKS.set(getattr(snap, "chunk_count", 0))
+    INDEX_VERSION.set(getattr(snap, "version", 0))
+    INDEX_DOCUMENTS.set(len(getattr(snap, "documents", ())))
+    INDEX_LOADED.set(getattr(snap, "loaded_at", 0.0))
