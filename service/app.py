@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -20,7 +21,10 @@ from ingest.lock import IngestBusy
 from ingest.reader import PathOutsideRoot
 from ingest.store import IndexUnavailable
 from service import metrics
+from service.answering import Answering, record
 from service.engine import BadRequest, Engine, NotReady
+from service.observability import install_observability
+from service.openai_api import router as openai_router
 from service.schemas import (
     AskRequest,
     AskResponse,
@@ -31,6 +35,8 @@ from service.schemas import (
     SearchRequest,
     SearchResponse,
 )
+from service.security import install_security
+from service.sse import ask_stream_response, wants_event_stream
 from verbatim.settings import Settings, get_settings
 
 log = logging.getLogger("verbatim.api")
@@ -80,7 +86,8 @@ class LoadShedder:
 
 def _route_template(request: Request) -> str:
     route = request.scope.get("route")
-    return getattr(route, "path", None) or "unmatched"
+    path = getattr(route, "path", None)
+    return re.sub(r"\{(\w+):\w+\}", r"{\1}", path) if path else "unmatched"
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
@@ -99,6 +106,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
     """Build the app; on start it loads the index in the background (ingesting seeds on an empty index)."""
     settings = settings or get_settings()
     engine = engine or Engine(settings)
+    answering = Answering(settings, engine)  # model backends, quote verification, fallback (docs/llm.md)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -106,12 +114,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
             engine.start_in_background()
         yield
         engine.stop()
+        await answering.aclose()
 
     app = FastAPI(
         title="Verbatim", version="0.1.0", lifespan=lifespan,
         description="Answers with verbatim quotes and exact citations into the source files.",
     )
     app.state.engine = engine
+    app.state.answering = answering
     app.state.settings = settings
 
     @app.middleware("http")
@@ -141,14 +151,19 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
         return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "2"})
 
     @app.post("/ask", response_model=AskResponse, tags=["answers"],
-              responses={400: {}, 415: {}, 422: {}, 503: {}})
-    def ask(body: AskRequest) -> AskResponse:
-        """Answer a question with verbatim quotes, or abstain when the documents do not say."""
-        response = engine.ask(body)
-        if response.abstained:
-            metrics.ABSTENTIONS.inc()
-        for stage in ("retrieve", "answer"):
-            metrics.STAGE.labels(stage).observe(response.timings_ms[stage] / 1000)
+              responses={200: {"content": {"text/event-stream": {}}}, 400: {}, 415: {}, 422: {}, 503: {}})
+    async def ask(body: AskRequest, request: Request) -> Any:
+        """Answer a question with verbatim quotes, or abstain when the documents do not say.
+
+        `"stream": true` (or `Accept: text/event-stream`): server-sent events `delta` then `final`."""
+        choice = answering.resolve(body.backend)
+        if body.stream or wants_event_stream(request):
+            return ask_stream_response(answering, await answering.prepare(body), choice)
+        if choice == "extractive":
+            response = await run_in_threadpool(engine.ask, body)
+        else:
+            response = await answering.ask(body, choice)
+        record(response)
         return response
 
     @app.post("/search", response_model=SearchResponse, tags=["answers"],
@@ -182,8 +197,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
             snap = engine.snapshot()
         except (IndexUnavailable, NotReady) as exc:
             return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "2"})
-        metrics.INDEX_CHUNKS.set(snap.chunk_count)
-        metrics.INDEX_VERSION.set(snap.version)
+        metrics.observe_snapshot(snap)
         return Readiness(status="ready", chunks=snap.chunk_count, index_version=snap.version,
                          documents=len(snap.documents))
 
@@ -192,8 +206,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
         """Prometheus text format."""
         snap = engine.snapshots.current
         if snap is not None:
-            metrics.INDEX_CHUNKS.set(snap.chunk_count)
-            metrics.INDEX_VERSION.set(snap.version)
+            metrics.observe_snapshot(snap)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/admin/ingest", tags=["ops"], responses={409: {}, 415: {}, 422: {}})
@@ -206,8 +219,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
             raise BadRequest(str(exc), 409) from exc
         except (PathOutsideRoot, FileNotFoundError) as exc:
             raise BadRequest(str(exc), 422) from exc
+        except OSError as exc:  # a read-only or full data dir: say so, never a 500
+            raise BadRequest(f"cannot write the index: {exc.strerror or exc} ({exc.filename or ''})", 503) from exc
         return report.__dict__
 
+    app.include_router(openai_router)  # POST /v1/chat/completions, GET /v1/models
     return _wrap(app, settings)
 
 
@@ -218,4 +234,6 @@ def _inside_corpus(root: Path, raw: str) -> Path:
 
 def _wrap(app: FastAPI, settings: Settings) -> FastAPI:
     app.add_middleware(LoadShedder, limit=settings.max_inflight)
+    install_security(app, settings)  # auth, rate limit, body size, CORS: outside the load shedder
+    install_observability(app, settings)  # request id, JSON access log, metrics of refused requests
     return app
