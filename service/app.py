@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from ingest.store import IndexUnavailable
 from service import metrics
 from service.answering import Answering, record
 from service.engine import BadRequest, Engine, NotReady
+from service.observability import install_observability
 from service.openai_api import router as openai_router
 from service.schemas import (
     AskRequest,
@@ -33,6 +35,7 @@ from service.schemas import (
     SearchRequest,
     SearchResponse,
 )
+from service.security import install_security
 from service.sse import ask_stream_response, wants_event_stream
 from verbatim.settings import Settings, get_settings
 
@@ -83,7 +86,8 @@ class LoadShedder:
 
 def _route_template(request: Request) -> str:
     route = request.scope.get("route")
-    return getattr(route, "path", None) or "unmatched"
+    path = getattr(route, "path", None)
+    return re.sub(r"\{(\w+):\w+\}", r"{\1}", path) if path else "unmatched"
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
@@ -193,8 +197,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
             snap = engine.snapshot()
         except (IndexUnavailable, NotReady) as exc:
             return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "2"})
-        metrics.INDEX_CHUNKS.set(snap.chunk_count)
-        metrics.INDEX_VERSION.set(snap.version)
+        metrics.observe_snapshot(snap)
         return Readiness(status="ready", chunks=snap.chunk_count, index_version=snap.version,
                          documents=len(snap.documents))
 
@@ -203,8 +206,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
         """Prometheus text format."""
         snap = engine.snapshots.current
         if snap is not None:
-            metrics.INDEX_CHUNKS.set(snap.chunk_count)
-            metrics.INDEX_VERSION.set(snap.version)
+            metrics.observe_snapshot(snap)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/admin/ingest", tags=["ops"], responses={409: {}, 415: {}, 422: {}})
@@ -217,6 +219,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
             raise BadRequest(str(exc), 409) from exc
         except (PathOutsideRoot, FileNotFoundError) as exc:
             raise BadRequest(str(exc), 422) from exc
+        except OSError as exc:  # a read-only or full data dir: say so, never a 500
+            raise BadRequest(f"cannot write the index: {exc.strerror or exc} ({exc.filename or ''})", 503) from exc
         return report.__dict__
 
     app.include_router(openai_router)  # POST /v1/chat/completions, GET /v1/models
@@ -230,4 +234,6 @@ def _inside_corpus(root: Path, raw: str) -> Path:
 
 def _wrap(app: FastAPI, settings: Settings) -> FastAPI:
     app.add_middleware(LoadShedder, limit=settings.max_inflight)
+    install_security(app, settings)  # auth, rate limit, body size, CORS: outside the load shedder
+    install_observability(app, settings)  # request id, JSON access log, metrics of refused requests
     return app
