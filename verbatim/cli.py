@@ -155,6 +155,20 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _delegate(module: str, argv: list[str]) -> int:
+    """Run another module's `main(argv)` (eval and bench own their flags)."""
+    import importlib
+
+    return int(importlib.import_module(module).main(argv) or 0)
+
+
+def cmd_bot(args: argparse.Namespace) -> int:
+    from service.bot import run_bot
+
+    run_bot(args.host, args.port, get_settings())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="verbatim", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -180,10 +194,27 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--backend", choices=["extractive", "llm"])
     ask.add_argument("--url", help="ask a running server (default: the one on this data dir, else in-process)")
     ask.set_defaults(func=cmd_ask)
+
+    evaluate = sub.add_parser("eval", help="run the eval suite (see `verbatim eval --help`)", add_help=False)
+    evaluate.add_argument("args", nargs=argparse.REMAINDER)
+    evaluate.set_defaults(func=lambda a: _delegate("evals.runner", a.args))
+
+    bench = sub.add_parser("bench", help="benchmarks: `verbatim bench ingest|latency [--help]`")
+    bench.add_argument("which", choices=["ingest", "latency"])
+    bench.add_argument("args", nargs=argparse.REMAINDER)
+    bench.set_defaults(func=lambda a: _delegate(f"evals.bench_{a.which}", a.args))
+
+    bot = sub.add_parser("bot", help="run the Slack-style bot (talks to the API over HTTP)")
+    bot.add_argument("--host", default="127.0.0.1")
+    bot.add_argument("--port", type=int, default=3000)
+    bot.set_defaults(func=cmd_bot)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["eval"]:  # everything after `eval` belongs to the eval runner, --help included
+        return _delegate("evals.runner", argv[1:])
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 
