@@ -1,0 +1,448 @@
+"""Latency benchmark: the in-process floor, /search and /ask over real HTTP, and load shedding.
+
+1. Ingests the seeds into a fresh data dir (a child process).
+2. The floor, in-process on that index: query embedding + Chroma query (n = what the retriever
+   fetches), p50/p95; also each part alone and `Engine.ask` without HTTP.
+3. Starts `verbatim serve` on a free loopback port over a copy of the index and drives `/search` and
+   `/ask` with httpx at concurrency 1 and 8 (a fixed set of varied questions about the seeds, bounded
+   requests and time): p50/p95/p99, requests/s, errors; and the ratio of `/ask` p50 to the floor.
+4. Overload probe: a server with a small `max_inflight` driven far past it; it must answer 503 with
+   Retry-After (and keep accepted requests fast) instead of queueing without bound.
+
+    python -m evals.bench_latency [--quick] [--profile]
+
+Prints a table and writes reports/bench_latency.json. Times are milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import json
+import pstats
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from evals.benchutil import (
+    REPO,
+    REPORTS,
+    SEEDS,
+    child_env,
+    default_model_cache,
+    free_port,
+    load_average,
+    machine,
+    percentiles,
+    table,
+    write_report,
+)
+
+QUESTIONS = REPO / "evals" / "questions.jsonl"
+GOAL_ASK_P50_MS = 15.0
+GOAL_FLOOR_RATIO = 2.0
+GOAL_C8_RPS = 150.0
+GOAL_C8_P99_MS = 150.0
+FALLBACK_QUESTIONS = (
+    "How much Kazakh wheat reached Armenia over the new rail route?",
+    "Who lifted the transit ban?",
+    "When did the Armenia-Russia reengagement start?",
+    "What is the Trump Route for International Peace and Prosperity?",
+    "Which countries does the Middle Corridor link?",
+    "What did Netanyahu say about the Armenian genocide?",
+)
+
+
+def load_questions(path: Path = QUESTIONS, limit: int = 60) -> list[str]:
+    """A fixed, varied list of questions about the seeds: every kind of the eval set, interleaved."""
+    if not path.exists():
+        return list(FALLBACK_QUESTIONS)
+    by_kind: dict[str, list[str]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            item = json.loads(line)
+            by_kind.setdefault(str(item.get("kind", "other")), []).append(str(item["question"]))
+    out: list[str] = []
+    while len(out) < limit and any(by_kind.values()):
+        for kind in sorted(by_kind):
+            if by_kind[kind] and len(out) < limit:
+                out.append(by_kind[kind].pop(0))
+    return out or list(FALLBACK_QUESTIONS)
+
+
+# ----------------------------------------------------------------------------------- the index and floor
+
+def _settings(data_dir: Path, corpus: Path, runtime: str, cache: Path, **extra: Any) -> Any:
+    from verbatim.settings import Settings
+
+    return Settings(data_dir=data_dir, corpus_dir=corpus, chroma_url=None, collection="verbatim",
+                    embed_runtime=runtime, model_cache_dir=cache, **extra)
+
+
+def ingest_child(data_dir: Path, corpus: Path, runtime: str, cache: Path) -> dict[str, Any]:
+    """Ingest in a child process (the parent must not hold the embedded store it later copies)."""
+    env = child_env(data_dir=data_dir, corpus_dir=corpus, embed_runtime=runtime, model_cache_dir=cache)
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "verbatim.cli", "ingest", "--json"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=1800, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ingest failed:\n{proc.stderr[-4000:]}")
+    report = json.loads(proc.stdout)
+    return {"documents": report["documents"], "chunks": report["chunks"], "seconds": report["seconds"],
+            "wall_s": time.perf_counter() - started}
+
+
+def _ms(seconds: float) -> float:
+    return seconds * 1000.0
+
+
+def measure_floor(settings: Any, questions: Sequence[str], rounds: int,
+                  profile: bool = False) -> dict[str, Any]:
+    """In-process: embed + Chroma query (the floor), each alone, and Engine.ask / Engine.search."""
+    from service.engine import Engine
+    from service.schemas import AskRequest, SearchRequest
+
+    engine = Engine(settings)
+    engine.start(bootstrap=False)
+    try:
+        retriever, store = engine.retriever, engine.store
+        fetch = max(retriever.config.fetch, 5 * 4)
+        for q in questions[:10]:  # warm-up: first calls allocate
+            store.dense_query(retriever.embed_query(q), fetch)
+            engine.ask(AskRequest(question=q))
+        embed, chroma, chroma5, floor, ask, search = [], [], [], [], [], []
+        for i in range(rounds):
+            q = questions[i % len(questions)]
+            t0 = time.perf_counter()
+            vector = retriever.embed_query(q)
+            t1 = time.perf_counter()
+            store.dense_query(vector, fetch)
+            t2 = time.perf_counter()
+            store.dense_query(vector, 5)
+            t3 = time.perf_counter()
+            engine.ask(AskRequest(question=q))
+            t4 = time.perf_counter()
+            engine.search(SearchRequest(query=q))
+            t5 = time.perf_counter()
+            embed.append(_ms(t1 - t0))
+            chroma.append(_ms(t2 - t1))
+            floor.append(_ms(t2 - t0))
+            chroma5.append(_ms(t3 - t2))
+            ask.append(_ms(t4 - t3))
+            search.append(_ms(t5 - t4))
+        result: dict[str, Any] = {
+            "rounds": rounds, "fetch": fetch, "chunks": engine.snapshot().chunk_count,
+            "floor_ms": percentiles(floor, (50, 95)), "embed_ms": percentiles(embed, (50, 95)),
+            f"chroma_k{fetch}_ms": percentiles(chroma, (50, 95)),
+            "chroma_k5_ms": percentiles(chroma5, (50, 95)),
+            "engine_ask_ms": percentiles(ask, (50, 95)), "engine_search_ms": percentiles(search, (50, 95)),
+        }
+        if profile:
+            result["profile"] = _profile(engine, questions, rounds)
+        return result
+    finally:
+        engine.stop()
+
+
+def _profile(engine: Any, questions: Sequence[str], rounds: int) -> str:
+    """cProfile of Engine.ask over the questions: where the in-process time goes."""
+    from service.schemas import AskRequest
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for i in range(rounds):
+        engine.ask(AskRequest(question=questions[i % len(questions)]))
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(30)
+    stats.sort_stats("tottime").print_stats(25)
+    return out.getvalue()
+
+
+# ----------------------------------------------------------------------------------- the server
+
+class Server:
+    """`verbatim serve` in a child process on a free loopback port."""
+
+    def __init__(self, data_dir: Path, corpus: Path, runtime: str, cache: Path, log: Path,
+                 max_inflight: int | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = child_env(data_dir=data_dir, corpus_dir=corpus, embed_runtime=runtime,
+                             model_cache_dir=cache, max_inflight=max_inflight)
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.startup_s = 0.0
+
+    def __enter__(self) -> Server:
+        started = time.perf_counter()
+        with open(self.log, "ab") as log:
+            command = [sys.executable, "-m", "verbatim.cli", "serve", "--host", "127.0.0.1",
+                       "--port", str(self.port)]
+            self.proc = subprocess.Popen(command, cwd=REPO, env=self.env, stdout=log,
+                                         stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited ({self.proc.returncode}):\n{self._tail()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    self.startup_s = time.perf_counter() - started
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.__exit__()
+        raise RuntimeError(f"server never became ready:\n{self._tail()}")
+
+    def __exit__(self, *_: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=20)
+
+    def _tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+
+
+# ----------------------------------------------------------------------------------- load
+
+@dataclass
+class Phase:
+    """One load phase's outcome."""
+
+    endpoint: str
+    concurrency: int
+    requests: int = 0
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+    retry_after: int = 0  # 503s that carried a Retry-After header
+    ok_ms: list[float] = field(default_factory=list)
+    shed_ms: list[float] = field(default_factory=list)
+
+    @property
+    def errors(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status != "200")
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint, "concurrency": self.concurrency, "requests": self.requests,
+            "seconds": self.seconds, "rps": self.requests / self.seconds if self.seconds else 0.0,
+            "errors": self.errors, "statuses": dict(self.statuses), **percentiles(self.latencies_ms),
+            "max": max(self.latencies_ms, default=float("nan")),
+        }
+
+
+def _payload(endpoint: str, question: str) -> dict[str, Any]:
+    return {"query": question} if endpoint == "/search" else {"question": question}
+
+
+async def _drive(url: str, endpoint: str, questions: Sequence[str], concurrency: int, requests: int,
+                 seconds: float, warmup: int) -> Phase:
+    phase = Phase(endpoint, concurrency)
+    limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+        for i in range(warmup):
+            await client.post(endpoint, json=_payload(endpoint, questions[i % len(questions)]))
+        issued = 0
+        deadline = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal issued
+            while issued < requests and time.perf_counter() < deadline:
+                question = questions[issued % len(questions)]
+                issued += 1
+                t0 = time.perf_counter()
+                try:
+                    response = await client.post(endpoint, json=_payload(endpoint, question))
+                    status = str(response.status_code)
+                except httpx.HTTPError as exc:
+                    response, status = None, type(exc).__name__
+                elapsed = _ms(time.perf_counter() - t0)
+                phase.latencies_ms.append(elapsed)
+                phase.statuses[status] += 1
+                if status == "200":
+                    phase.ok_ms.append(elapsed)
+                elif status == "503":
+                    phase.shed_ms.append(elapsed)
+                    if response is not None and response.headers.get("retry-after"):
+                        phase.retry_after += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        phase.seconds = time.perf_counter() - started
+        phase.requests = len(phase.latencies_ms)
+    return phase
+
+
+def drive(url: str, endpoint: str, questions: Sequence[str], concurrency: int, requests: int,
+          seconds: float, warmup: int | None = None) -> Phase:
+    """`requests` POSTs (or `seconds`, whichever ends first) from `concurrency` clients."""
+    warm = max(4, 2 * concurrency) if warmup is None else warmup
+    return asyncio.run(_drive(url, endpoint, questions, concurrency, requests, seconds, warm))
+
+
+# ----------------------------------------------------------------------------------- the benchmark
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="verbatim bench latency", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=400, help="requests per phase at concurrency 1")
+    parser.add_argument("--requests-concurrent", type=int, default=2400,
+                        help="requests per phase at the higher concurrency")
+    parser.add_argument("--concurrency", type=int, default=8, help="the higher concurrency (default 8)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="time cap per phase")
+    parser.add_argument("--floor-rounds", type=int, default=300, help="in-process floor measurements")
+    parser.add_argument("--overload-concurrency", type=int, default=128)
+    parser.add_argument("--overload-inflight", type=int, default=8, help="max_inflight of the probed server")
+    parser.add_argument("--overload-requests", type=int, default=1024)
+    parser.add_argument("--runtime", choices=["onnx", "torch"], default="onnx", help="embed runtime")
+    parser.add_argument("--corpus", type=Path, default=SEEDS, help="corpus to serve (default: seeds/)")
+    parser.add_argument("--model-cache", type=Path, default=None,
+                        help="where the int8 ONNX export is cached (default: the configured one)")
+    parser.add_argument("--json", type=Path, default=REPORTS / "bench_latency.json", help="report path")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of in-process Engine.ask")
+    parser.add_argument("--quick", action="store_true", help="a few requests per phase (smoke test)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the latency benchmark; 0 when it ran (goals are reported, not enforced)."""
+    args = build_parser().parse_args(argv)
+    if args.quick:
+        args.requests, args.requests_concurrent, args.seconds = 20, 40, 10.0
+        args.floor_rounds, args.overload_concurrency, args.overload_inflight = 20, 32, 4
+        args.overload_requests = 96
+    with tempfile.TemporaryDirectory(prefix="verbatim-bench-latency-") as tmp:
+        return _bench(args, Path(tmp))
+
+
+def _bench(args: argparse.Namespace, work: Path) -> int:
+    cache = (args.model_cache or default_model_cache()).resolve()
+    corpus = args.corpus.resolve()
+    questions = load_questions()
+    load_before = load_average()
+    base = work / "base"
+    print(f"… ingesting {corpus}", file=sys.stderr, flush=True)
+    ingest = ingest_child(base, corpus, args.runtime, cache)
+    for name in ("serve", "overload"):
+        shutil.copytree(base, work / name)
+    print("… floor (in-process)", file=sys.stderr, flush=True)
+    floor = measure_floor(_settings(base, corpus, args.runtime, cache), questions, args.floor_rounds,
+                          args.profile)
+    phases: list[Phase] = []
+    with Server(work / "serve", corpus, args.runtime, cache, work / "serve.log") as server:
+        for concurrency, requests in ((1, args.requests), (args.concurrency, args.requests_concurrent)):
+            for endpoint in ("/search", "/ask"):
+                print(f"… {endpoint} at concurrency {concurrency}", file=sys.stderr, flush=True)
+                phases.append(drive(server.url, endpoint, questions, concurrency, requests, args.seconds))
+        startup = server.startup_s
+    print(f"… overload: concurrency {args.overload_concurrency} against max_inflight "
+          f"{args.overload_inflight}", file=sys.stderr, flush=True)
+    with Server(work / "overload", corpus, args.runtime, cache, work / "overload.log",
+                max_inflight=args.overload_inflight) as server:
+        probe = drive(server.url, "/ask", questions, args.overload_concurrency, args.overload_requests,
+                      args.seconds, warmup=4)
+    report = _report(args, floor, ingest, phases, probe, startup, load_before)
+    path = write_report(args.json, report)
+    print(render(report))
+    if args.profile:
+        print(floor["profile"])
+    print(f"report: {path}")
+    return 0
+
+
+def _report(args: argparse.Namespace, floor: dict[str, Any], ingest: dict[str, Any], phases: list[Phase],
+            probe: Phase, startup: float, load_before: list[float]) -> dict[str, Any]:
+    results = [p.summary() for p in phases]
+    ask1 = next(r for r in results if r["endpoint"] == "/ask" and r["concurrency"] == 1)
+    askc = next(r for r in results if r["endpoint"] == "/ask" and r["concurrency"] == args.concurrency)
+    ratio = ask1["p50"] / floor["floor_ms"]["p50"]
+    overload = {
+        **probe.summary(), "max_inflight": args.overload_inflight, "shed": probe.statuses.get("503", 0),
+        "accepted": probe.statuses.get("200", 0), "shed_with_retry_after": probe.retry_after,
+        "accepted_ms": {**percentiles(probe.ok_ms), "max": max(probe.ok_ms, default=float("nan"))},
+        "shed_ms": percentiles(probe.shed_ms),
+        "other_errors": sum(n for s, n in probe.statuses.items() if s not in ("200", "503")),
+    }
+    sheds = (overload["shed"] > 0 and overload["shed_with_retry_after"] == overload["shed"]
+             and overload["other_errors"] == 0)
+    c = args.concurrency
+
+    def goal(text: str, value: float, met: bool) -> dict[str, Any]:
+        return {"goal": text, "value": value, "met": met}
+
+    goals = {
+        "ask_c1_p50_ms": goal(f"< {GOAL_ASK_P50_MS}", ask1["p50"], ask1["p50"] < GOAL_ASK_P50_MS),
+        "ask_p50_over_floor": goal(f"<= {GOAL_FLOOR_RATIO}", ratio, ratio <= GOAL_FLOOR_RATIO),
+        f"ask_c{c}_rps": goal(f">= {GOAL_C8_RPS}", askc["rps"], askc["rps"] >= GOAL_C8_RPS),
+        f"ask_c{c}_p99_ms": goal(f"< {GOAL_C8_P99_MS}", askc["p99"], askc["p99"] < GOAL_C8_P99_MS),
+        f"ask_c{c}_errors": goal("== 0", askc["errors"], askc["errors"] == 0),
+        "overload_sheds_with_503_retry_after": goal("true", float(sheds), sheds),
+    }
+    floor_out = {k: v for k, v in floor.items() if k != "profile"}
+    return {"benchmark": "latency", "machine": machine(), "load_average_before": load_before,
+            "load_average_after": load_average(), "runtime": args.runtime, "ingest": ingest,
+            "server_startup_s": startup, "floor": floor_out, "phases": results,
+            "ask_p50_over_floor_p50": ratio, "overload": overload, "goals": goals,
+            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
+
+
+def render(report: dict[str, Any]) -> str:
+    """The human-readable report."""
+    f = report["floor"]
+    k = f["fetch"]
+
+    def pair(name: str) -> str:
+        return f"p50 {f[name]['p50']:.2f} / p95 {f[name]['p95']:.2f} ms"
+
+    out = [
+        f"Latency benchmark ({report['runtime']} encoder, extractive backend): "
+        f"{report['machine']['cpus']} CPUs, load average {report['load_average_before']} before, "
+        f"{report['load_average_after']} after",
+        f"index: {report['ingest']['documents']} documents, {f['chunks']} chunks; server ready in "
+        f"{report['server_startup_s']:.1f} s",
+        f"floor (in-process, {f['rounds']} rounds): embed + Chroma k={k} {pair('floor_ms')}",
+        f"  embed {pair('embed_ms')}; Chroma k={k} {pair(f'chroma_k{k}_ms')}; "
+        f"Chroma k=5 {pair('chroma_k5_ms')}",
+        f"  Engine.ask (no HTTP) {pair('engine_ask_ms')}; Engine.search {pair('engine_search_ms')}",
+        "",
+    ]
+    headers = ["endpoint", "conc", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms"]
+    rows = [[p["endpoint"], p["concurrency"], p["requests"], p["errors"], p["rps"], p["p50"], p["p95"],
+             p["p99"], p["max"]] for p in report["phases"]]
+    out += [table(headers, rows), ""]
+    out.append(f"/ask p50 / floor p50 = {report['ask_p50_over_floor_p50']:.2f}")
+    o = report["overload"]
+    ok, shed = o["accepted_ms"], o["shed_ms"]
+    out.append(
+        f"overload: /ask at concurrency {o['concurrency']} against max_inflight {o['max_inflight']}: "
+        f"{o['requests']} requests in {o['seconds']:.1f} s, {o['accepted']} answered 200, "
+        f"{o['shed']} shed with 503 ({o['shed_with_retry_after']} with Retry-After), "
+        f"{o['other_errors']} other errors; accepted p50 {ok['p50']:.1f} / p99 {ok['p99']:.1f} / "
+        f"max {ok['max']:.1f} ms; shed p50 {shed['p50']:.1f} ms"
+    )
+    for name, g in report["goals"].items():
+        out.append(f"goal {name} {g['goal']}: {g['value']:.3f} {'MET' if g['met'] else 'MISSED'}")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
