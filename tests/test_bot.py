@@ -13,7 +13,10 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -190,8 +193,9 @@ class FakeSlack:
 class FakeApi:
     """A DESIGN-shaped stand-in for the Verbatim API, for failure cases (slow) and call counting."""
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, delay: float = 0.0, not_ready: int = 0) -> None:
         self.delay = delay
+        self.not_ready = not_ready
         self.url = ""
         self.questions: list[str] = []
         self.auth: list[str | None] = []
@@ -201,6 +205,9 @@ class FakeApi:
         body = await request.json()
         self.questions.append(body["question"])
         self.auth.append(request.headers.get("authorization"))
+        if self.not_ready > 0:
+            self.not_ready -= 1
+            return JSONResponse({"detail": "index is loading"}, status_code=503, headers={"Retry-After": "1"})
         if self.delay:
             await asyncio.sleep(self.delay)
         source = "001_9cfcfe3f674856fa.txt"
@@ -625,6 +632,18 @@ def test_direct_message_answered_in_conversation(
     assert_verbatim_quotes(post["blocks"])
 
 
+def test_abstention_says_so_and_offers_closest_passages(
+    start_bot: BotFactory, verbatim_api: str, fake_slack: tuple[FakeSlack, str]
+) -> None:
+    bot_url, sender, _ = start_bot(verbatim_api)
+    assert sender.event(event_callback(dm("What is the capital of Mars?"))).status_code == 200
+    post = wait_for(lambda: fake_slack[0].posts(), timeout=60, what="chat.postMessage")[0]
+    blocks = post["blocks"]
+    assert any(b["type"] == "context" and "Closest passages" in b["elements"][0]["text"] for b in blocks)
+    assert_verbatim_quotes(blocks)  # closest passages are verbatim too (possibly shortened)
+    assert metric_value(bot_url, "verbatim_bot_answers_total", surface="dm", outcome="abstained") == 1.0
+
+
 def test_slash_command_acked_within_3s_and_answered(
     start_bot: BotFactory, verbatim_api: str, fake_slack: tuple[FakeSlack, str]
 ) -> None:
@@ -792,6 +811,28 @@ def test_bot_sends_api_key_as_bearer_token(
 # --------------------------------------------------------------------------- tests: failures
 
 
+def test_api_not_ready_is_retried_once(start_bot: BotFactory, fake_slack: tuple[FakeSlack, str]) -> None:
+    api = FakeApi(not_ready=1)
+    server = ServerThread(api.app).start()
+    try:
+        _, sender, _ = start_bot(server.url, api_timeout=10)
+        assert sender.event(event_callback(dm(QUESTION))).status_code == 200
+        post = wait_for(lambda: fake_slack[0].posts(), what="the answer after a 503")[0]
+        assert quote_blocks(post["blocks"]) and api.questions == [QUESTION, QUESTION]
+    finally:
+        server.stop()
+
+
+def test_too_long_question_is_refused_locally(
+    start_bot: BotFactory, fake_api: FakeApi, fake_slack: tuple[FakeSlack, str]
+) -> None:
+    _, sender, _ = start_bot(fake_api.url)
+    assert sender.event(event_callback(dm("why " * 600))).status_code == 200
+    post = wait_for(lambda: fake_slack[0].posts(), what="the refusal")[0]
+    assert "too long" in post["text"] and "2000" in post["text"]
+    assert fake_api.questions == []
+
+
 def test_api_down_gets_apology_in_thread(start_bot: BotFactory, fake_slack: tuple[FakeSlack, str]) -> None:
     bot_url, sender, _ = start_bot(closed_port_url(), api_timeout=5)
     event = mention(QUESTION, channel="C0DOWN")
@@ -836,3 +877,43 @@ def test_slack_rate_limit_is_retried(
     assert [a["limited"] for a in attempts] == [True, False]
     assert attempts[1]["at"] - attempts[0]["at"] >= 1.0, "Retry-After must be honoured"
     assert quote_blocks(post["blocks"])
+
+
+def test_run_bot_serves_from_environment_settings(tmp_path: Path, fake_slack: tuple[FakeSlack, str]) -> None:
+    """`run_bot` (what `verbatim bot` calls) reads SLACK_* / VERBATIM_* from the environment."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_API_URL": fake_slack[1] + "/api/",
+        "VERBATIM_API_URL": closed_port_url(),
+        "VERBATIM_DATA_DIR": str(tmp_path),
+    }
+    code = f"from service.bot import run_bot; run_bot('127.0.0.1', {port})"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def healthy() -> bool:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "bot exited"
+            try:
+                return httpx.get(url + "/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(healthy, timeout=60, what="run_bot to serve /healthz")
+        sender = SlackSender(url, fake_slack[1])
+        assert sender.post_raw(b"{}", "application/json").status_code == 401
+        assert sender.event({"type": "url_verification", "challenge": "abc"}).json() == {"challenge": "abc"}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)

@@ -210,3 +210,54 @@ def test_missing_slack_credentials_refuse_to_start(tmp_path: Any) -> None:
 
 def test_feedback_value_json_is_compact() -> None:
     assert json.loads(feedback_value("i", "q?", "slash")) == {"id": "i", "s": "slash", "q": "q?"}
+
+
+def _client(handler: Any) -> Any:
+    import httpx
+
+    from service.bot.api import VerbatimClient
+
+    settings = Settings(api_url="http://api.invalid", api_keys="k1,k2")
+    return VerbatimClient(settings, timeout=2, transport=httpx.MockTransport(handler))
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "kind", "phrase"),
+    [
+        (422, {"detail": "question must be 1-2000 characters"}, {}, "bad_request", "1-2000 characters"),
+        (422, {"detail": [{"msg": "field required"}]}, {}, "bad_request", "field required"),
+        (429, {"detail": "slow down"}, {"Retry-After": "7"}, "rate_limited", "in 7 seconds"),
+        (401, {"detail": "bad key"}, {}, "unauthorized", "couldn't reach"),
+        (500, {"detail": "boom"}, {}, "server_error", "couldn't reach"),
+        (200, ["not", "a", "dict"], {}, "bad_response", "couldn't reach"),
+    ],
+)
+def test_api_errors_become_user_messages(
+    status: int, body: Any, headers: dict[str, str], kind: str, phrase: str
+) -> None:
+    import asyncio
+
+    import httpx
+
+    from service.bot.api import ApiError
+
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(status, json=body, headers=headers)
+
+    async def run() -> ApiError:
+        client = _client(handler)
+        try:
+            await client.ask("q?")
+        except ApiError as exc:
+            return exc
+        finally:
+            await client.aclose()
+        raise AssertionError("expected ApiError")
+
+    exc = asyncio.run(run())
+    assert exc.kind == kind and phrase in exc.user_message
+    assert seen[0].headers["authorization"] == "Bearer k1"
+    assert json.loads(seen[0].content) == {"question": "q?"}

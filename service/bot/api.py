@@ -7,6 +7,7 @@ user; the caller never has to know about httpx.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -18,6 +19,7 @@ from verbatim.settings import Settings
 log = logging.getLogger("verbatim.bot.api")
 
 MAX_QUESTION_CHARS = 2000
+MAX_503_WAIT = 5.0
 
 UNAVAILABLE = "Sorry, I couldn't reach the document index just now. Please try again in a minute."
 SLOW = "Sorry, the document index is taking too long to answer right now. Please try again in a minute."
@@ -38,11 +40,12 @@ class VerbatimClient:
 
     def __init__(
         self, settings: Settings, *, timeout: float, transport: httpx.AsyncBaseTransport | None = None
-    ):
+    ) -> None:
         keys = settings.api_key_list()
         headers = {"Accept": "application/json", "User-Agent": "verbatim-bot"}
         if keys:
             headers["Authorization"] = f"Bearer {keys[0]}"
+        self._timeout = timeout
         self._client = httpx.AsyncClient(
             base_url=settings.api_url.rstrip("/"),
             headers=headers,
@@ -62,6 +65,14 @@ class VerbatimClient:
         started = time.perf_counter()
         try:
             resp = await self._client.post("/ask", json={"question": question})
+            retry_after = resp.headers.get("Retry-After", "").strip()
+            # While the index loads the API answers 503 with a short Retry-After: wait once, then retry,
+            # as long as that still fits in the time budget.
+            if resp.status_code == 503 and retry_after.isdigit():
+                wait = float(retry_after)
+                if wait <= MAX_503_WAIT and time.perf_counter() - started + wait < self._timeout:
+                    await asyncio.sleep(wait)
+                    resp = await self._client.post("/ask", json={"question": question})
         except httpx.TimeoutException as exc:
             log.warning("Verbatim API timed out after %.1fs: %r", time.perf_counter() - started, exc)
             raise ApiError(SLOW, kind="timeout") from exc

@@ -18,7 +18,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -92,7 +91,6 @@ class VerbatimBot:
         settings: Settings,
         *,
         api_timeout: float | None = None,
-        api_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if settings.slack_signing_secret is None or not settings.slack_signing_secret.get_secret_value():
             raise BotConfigError(
@@ -107,7 +105,7 @@ class VerbatimBot:
         self.signing_secret = settings.slack_signing_secret.get_secret_value()
         self.base_url = settings.citation_base_url
         self.metrics = BotMetrics()
-        self.api = VerbatimClient(settings, timeout=timeout, transport=api_transport)
+        self.api = VerbatimClient(settings, timeout=timeout)
         self.feedback = FeedbackLog(settings.data_dir / "feedback.jsonl")
         self.seen_events = RecentKeys()
         self.seen_messages = RecentKeys()
@@ -189,7 +187,7 @@ class VerbatimBot:
             self.metrics.ignored.labels(reason).inc()
             return
         await self._answer_message_event(
-            event, surface="mention", thread_ts=event.get("thread_ts") or event["ts"]
+            event, surface="mention", thread_ts=event.get("thread_ts") or event.get("ts")
         )
 
     async def on_message(self, event: dict[str, Any], context: AsyncBoltContext) -> None:
@@ -213,7 +211,6 @@ class VerbatimBot:
             self.metrics.duplicates.inc()
             return
         question = clean_question(str(event.get("text", "")))
-        self.metrics.requests.labels(surface).inc()
         text, blocks, outcome = await self._compose(question, surface=surface, user=event.get("user"))
         posted = await self._post(channel=channel, thread_ts=thread_ts, text=text, blocks=blocks)
         self.metrics.answers.labels(surface, outcome if posted else "slack_error").inc()
@@ -232,7 +229,6 @@ class VerbatimBot:
         question = clean_question(str(command.get("text", "")))
         if not question:
             return
-        self.metrics.requests.labels("slash").inc()
         user = command.get("user_id")
         text, blocks, outcome = await self._compose(question, surface="slash", user=user, asked_by=user)
         response_url = command.get("response_url")
