@@ -11,6 +11,7 @@ ingest are invisible and are swept by the next one.
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import os
 import socket
@@ -193,9 +194,16 @@ class IndexStore:
         except IndexUnavailable:
             raise
         except Exception as exc:
+            where = self.settings.chroma_url or str(self.settings.data_dir / "chroma")
+            problem = storage_problem(exc)
+            if problem:  # read-only or full data dir: say so plainly (and retry from scratch next time)
+                self._client = None
+                if not self.settings.chroma_url:
+                    _forget_embedded_systems()
+                raise IndexUnavailable(f"the index at {where} cannot be written: {problem}; check that "
+                                       "VERBATIM_DATA_DIR is writable and its disk has free space") from exc
             if _is_connection_error(exc):
                 self._client = None
-                where = self.settings.chroma_url or str(self.settings.data_dir / "chroma")
                 raise IndexUnavailable(f"the index at {where} is unreachable: {type(exc).__name__}") from exc
             raise
 
@@ -302,6 +310,33 @@ class IndexStore:
         got = self._call(lambda: self.chunks.query(
             query_embeddings=[vector.tolist()], n_results=min(n, total), where=where, include=["distances"]))
         return [(cid, 1.0 - float(d)) for cid, d in zip(got["ids"][0], got["distances"][0], strict=True)]
+
+
+_STORAGE_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT})
+_STORAGE_TEXTS = ("readonly database", "read-only file system", "database or disk is full", "no space left")
+
+
+def storage_problem(exc: BaseException) -> str | None:
+    """What is wrong when the store cannot be written (permissions, read-only disk, disk full), else None."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _STORAGE_ERRNOS:
+            return f"{seen.strerror} ({seen.filename})" if seen.filename else str(seen.strerror)
+        text = str(seen)
+        if any(t in text.lower() for t in _STORAGE_TEXTS):
+            return text.split(": ", 1)[-1].split(") ", 1)[-1] if "returned from database" in text else text
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _forget_embedded_systems() -> None:
+    """Chroma caches a half-started embedded client per path; drop it so the next call starts afresh."""
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()
+    except Exception:  # best effort: an older or newer Chroma may not have the cache
+        pass
 
 
 def _is_connection_error(exc: BaseException) -> bool:
