@@ -157,6 +157,8 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 def export_int8_onnx(model_dir: Path, target: Path) -> Path:
     """Export the model to ONNX from its local weights and quantise it to int8 (per channel), once."""
+    if target.exists():  # already exported (e.g. baked into an image): no lock, so the dir may be read-only
+        return target
     with _file_lock(target.with_suffix(".lock")):
         if target.exists():
             return target

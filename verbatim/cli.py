@@ -61,11 +61,22 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             return 2
         report = IngestReport(**data)
     else:
+        from ingest.store import IndexUnavailable
+        from verbatim.preflight import data_dir_problem
+
+        problem = None if args.dry_run else data_dir_problem(settings)
+        if problem:
+            print(f"verbatim ingest: {problem}", file=sys.stderr)
+            return 2
         try:
             report = run_ingest(settings, [Path(p) for p in args.paths] or None, dry_run=args.dry_run,
                                 wait=args.wait, progress=_progress_printer())
-        except (IngestBusy, PathOutsideRoot, FileNotFoundError) as exc:
+        except (IngestBusy, PathOutsideRoot, FileNotFoundError, IndexUnavailable) as exc:
             print(f"verbatim ingest: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:  # permissions or a full disk mid-way: a sentence, not a traceback
+            print(f"verbatim ingest: cannot write the index: {exc.strerror or exc} ({exc.filename or ''})",
+                  file=sys.stderr)
             return 2
     if args.json:
         print(json.dumps(report.__dict__, indent=2, ensure_ascii=False))
@@ -86,8 +97,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from verbatim.handoff import registered
+    from verbatim.preflight import data_dir_problem
 
     settings = get_settings()
+    problem = data_dir_problem(settings)
+    if problem:
+        print(f"verbatim serve: {problem}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.workers > 1 and not settings.chroma_url:
         print("verbatim serve: several workers need a Chroma server (VERBATIM_CHROMA_URL): an embedded "
