@@ -350,6 +350,11 @@
     return `characters ${item.start}–${item.end}`;
   }
 
+  /** "file.txt · characters a–b" under a quote or passage. */
+  function sourceLine(item) {
+    return h("span", {class: "source"}, h("code", {}, item.source), " · ", h("span", {class: "nowrap"}, offsets(item)));
+  }
+
   /** The answer text, with [n] markers turned into buttons that open citation n. */
   function answerText(answer, citations) {
     const byN = new Map(citations.map((c) => [Number(c.n), c]));
@@ -389,6 +394,10 @@
       id: "answer", "aria-labelledby": "answer-heading",
       dataset: {abstained: String(abstained)},
     }, heading, answerText(data.answer, citations), meta);
+
+    if (data.warning) {
+      article.append(h("p", {class: "note", role: "note", id: "answer-warning"}, String(data.warning)));
+    }
 
     if (empty) {
       article.append(h("p", {class: "hint", id: "empty-msg"},
@@ -430,7 +439,7 @@
             "aria-label": `Quote ${cite.n}: open “${titleOf(cite)}” at the quoted words`,
             onclick: (e) => openCitation(cite, e.currentTarget),
           }, titleOf(cite)),
-          h("span", {class: "source"}, h("code", {}, cite.source), ` · ${offsets(cite)}`))));
+          sourceLine(cite))));
   }
 
   function renderPassage(passage) {
@@ -443,7 +452,7 @@
             expect: passage.text, kind: "passage", opener: e.currentTarget,
           }),
         }, titleOf(passage)),
-        h("span", {class: "source"}, h("code", {}, passage.source), ` · ${offsets(passage)}`)),
+        sourceLine(passage)),
       h("p", {class: "passage-text"}, passage.text));
   }
 
@@ -462,6 +471,7 @@
 
   function setPanelOpen(open) {
     document.body.classList.toggle("panel-open", open);
+    ui.panelClose.hidden = !open;
   }
 
   function closePanel() {
@@ -530,7 +540,7 @@
     const nodes = [];
     if (hasSpan) {
       nodes.push(...segments(text, 0, s, articles, outside));
-      const mark = h("mark", {id: "highlight", class: `hl ${opts.kind || "quote"}`, tabindex: "-1"}, text.slice(s, e));
+      const mark = h("mark", {id: "highlight", class: `hl hl-${opts.kind || "quote"}`, tabindex: "-1"}, text.slice(s, e));
       nodes.push(mark, ...segments(text, e, text.length, articles, outside));
     } else {
       nodes.push(...segments(text, 0, text.length, articles, outside));
@@ -540,7 +550,7 @@
     ui.panelTitle.textContent = (home && home.title) || opts.title || (articles[0] && articles[0].title) || doc.source;
     const sub = [h("code", {}, doc.source || opts.source)];
     if (home && home.author) sub.push(` · ${home.author}`);
-    if (hasSpan) sub.push(` · ${offsets(opts)}`);
+    if (hasSpan) sub.push(" · ", h("span", {class: "nowrap"}, offsets(opts)));
     if (outside.any) sub.push(h("span", {class: "legend"}, " · greyed text was not indexed"));
     ui.panelSub.replaceChildren(...sub);
 
@@ -550,11 +560,18 @@
     }
 
     const mark = document.getElementById("highlight");
-    if (mark) {
-      mark.scrollIntoView({block: opts.kind === "article" ? "start" : "center", inline: "nearest"});
-    } else {
-      ui.panelBody.scrollTop = 0;
-    }
+    if (mark) scrollPanelTo(mark, opts.kind === "article"); else ui.panelBody.scrollTop = 0;
+  }
+
+  /** Scroll only the panel (never the page) so `mark` is centred, or at the top for whole articles. */
+  function scrollPanelTo(mark, top) {
+    const body = ui.panelBody.getBoundingClientRect();
+    const rect = mark.getBoundingClientRect();
+    const margin = 16;
+    const offset = top || rect.height > body.height - 2 * margin
+      ? rect.top - body.top - margin
+      : rect.top - body.top - (body.height - rect.height) / 2;
+    ui.panelBody.scrollTop += offset;
   }
 
   /** Text between UTF-16 indices a..b, with spans outside every article wrapped (they were not indexed). */
@@ -739,6 +756,7 @@
   // ---------------------------------------------------------------- start
 
   refreshKeyState();
+  setPanelOpen(false);
   showView(currentView(), false);
   const initial = new URLSearchParams(location.search).get("q");
   if (initial) {
