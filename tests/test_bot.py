@@ -428,7 +428,9 @@ def verbatim_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from service.app import create_app
 
     data_dir = tmp_path_factory.mktemp("api-data")
-    settings = Settings(data_dir=data_dir, corpus_dir=SEEDS)
+    # Share the int8 model export with the rest of the suite (data/ is git-ignored), as conftest does.
+    cache = Path(os.environ.get("VERBATIM_TEST_MODEL_CACHE", REPO / "data" / "test-models"))
+    settings = Settings(data_dir=data_dir, corpus_dir=SEEDS, model_cache_dir=cache)
     server = ServerThread(create_app(settings)).start(timeout=60)
     wait_for(
         lambda: httpx.get(server.url + "/readyz", timeout=5).status_code == 200,
@@ -687,7 +689,7 @@ def test_slash_command_ack_does_not_wait_for_a_slow_api(
         started = time.monotonic()
         resp = sender.command(QUESTION, "cmd-slow")
         assert resp.status_code == 200
-        assert time.monotonic() - started < 1.5, "the ack must not wait for the answer"
+        assert time.monotonic() - started < 3.0, "the ack must not wait for the answer"
         answer = wait_for(lambda: fake_slack[0].hooks("cmd-slow"), timeout=15, what="late answer")[0]
         assert time.monotonic() - started >= 4.0
         assert answer["response_type"] == "in_channel" and quote_blocks(answer["blocks"])
