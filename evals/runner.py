@@ -76,7 +76,7 @@ def ask_in_process(questions: Sequence[Question], *, top_k: int, backend: str | 
 
     base = get_settings()
     settings = Settings(**{**base.model_dump(), "data_dir": data_dir, "corpus_dir": REPO / "seeds",
-                           "chroma_url": None, "api_keys": None, "rate_limit": None})
+                           "chroma_url": None, "api_keys": None, "rate_limit": None, "log_level": "WARNING"})
     engine = Engine(settings)
     engine.start()
     results: dict[str, dict[str, Any]] = {}
