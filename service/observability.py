@@ -153,6 +153,8 @@ def configure_logging(settings: Settings) -> logging.Handler:
         logger.handlers.clear()
         logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # the access line below replaces it
+    for name in ("httpx", "httpx2", "httpcore", "chromadb", "bm25s"):  # per-call chatter, URLs with tokens
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     return handler
 
 
