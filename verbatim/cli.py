@@ -179,9 +179,13 @@ def _delegate(module: str, argv: list[str]) -> int:
 
 
 def cmd_bot(args: argparse.Namespace) -> int:
-    from service.bot import run_bot
+    from service.bot import BotConfigError, run_bot
 
-    run_bot(args.host, args.port, get_settings())
+    try:
+        run_bot(args.host, args.port, get_settings())
+    except BotConfigError as exc:
+        print(f"verbatim bot: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     refresh_interval: float = 1.0
 
     api_url: str = "http://127.0.0.1:8000"
+    bot_api_timeout: float = 25.0
     public_url: str | None = None
     slack_signing_secret: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret")
