@@ -153,7 +153,7 @@ class Answering:
 
     def failure(self, exc: Exception) -> tuple[str, str]:
         """(metric reason, user-facing detail) for whatever stopped the model from answering."""
-        if isinstance(exc, TimeoutError):
+        if isinstance(exc, TimeoutError) or getattr(exc, "reason", None) == "timeout":
             return "timeout", f"the model did not answer within {self.timeout:g} s"
         if isinstance(exc, BackendError):
             return exc.reason, f"the model backend failed ({exc})"

@@ -24,7 +24,7 @@ from service.schemas import Citation, Passage
 THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.S)
 _CITE = r"\[\s*(?:passages?\s*)?\d+(?:\s*(?:,|;|and|&)\s*(?:passages?\s*)?\d+)*\s*\]"
 QUOTE = re.compile(
-    r"(?:“(?P<curly>[^“”]*)”|\"(?P<straight>[^\"\n]*)\"|«(?P<guillemet>[^«»]*)»)"
+    r"(?:“(?P<curly>[^“”]*)”|\"(?P<straight>(?:[^\"\n]|\n(?!\n))*)\"|«(?P<guillemet>[^«»]*)»)"
     rf"(?:(?P<gap>\s*[.,;:]?\s*)(?P<cites>{_CITE}(?:[ \t]*{_CITE})*))?"
 )
 BARE_CITE = re.compile(rf"[ \t]*{_CITE}")
