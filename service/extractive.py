@@ -93,11 +93,18 @@ def is_statement(sentence: str) -> bool:
     return classify(sentence) == "body" or len(words) > 12
 
 
-def _coverage(snapshot: Snapshot, question_terms: list[str], text_terms: set[str]) -> float:
+def _coverage(snapshot: Snapshot, question_terms: list[str], text_terms: set[str] | frozenset[str]) -> float:
     total = sum(snapshot.term_weight(t) for t in question_terms)
     if total == 0:
         return 0.0
     return sum(snapshot.term_weight(t) for t in question_terms if t in text_terms) / total
+
+
+def _sentence_facts(snapshot: Snapshot, key: tuple[str, int, int],
+                    sentence: str) -> tuple[bool, frozenset[str]]:
+    """Whether a sentence is a quotable statement, and its terms: the same for every question, so
+    computed once per snapshot (the key is the sentence's raw span)."""
+    return snapshot.memo(("sentence", *key), lambda: (is_statement(sentence), frozenset(terms(sentence))))
 
 
 class ExtractiveAnswerer:
@@ -132,9 +139,10 @@ class ExtractiveAnswerer:
                     continue
                 seen.add(key)
                 sentence = chunk.text[start - chunk.start : end - chunk.start]
-                if not is_statement(sentence):
+                statement, sentence_terms = _sentence_facts(snapshot, key, sentence)
+                if not statement:
                     continue
-                lexical = _coverage(snapshot, qterms, set(terms(sentence)))
+                lexical = _coverage(snapshot, qterms, sentence_terms)
                 typed = 1.0 if kind != "other" and has_answer_type(sentence, kind) else 0.0
                 out.append(Candidate(rank, hit, start, end, float(sim), lexical, typed))
         return self.rescore(out)
@@ -142,7 +150,9 @@ class ExtractiveAnswerer:
     def features(self, snapshot: Snapshot, question: str, best: Candidate) -> dict[str, float]:
         """Inputs of the abstention model for the best candidate."""
         qterms = list(dict.fromkeys(terms(question)))
-        passage_terms = set(terms(f"{best.hit.chunk.title} {best.hit.chunk.text}"))
+        chunk = best.hit.chunk
+        passage_terms = snapshot.memo(("passage_terms", chunk.chunk_id),
+                                      lambda: frozenset(terms(f"{chunk.title} {chunk.text}")))
         return {
             "semantic": best.semantic,
             "lexical": best.lexical,

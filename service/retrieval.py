@@ -62,10 +62,10 @@ class Retriever:
                 scores[index] = scores.get(index, 0.0) + cfg.lexical_weight / (cfg.rrf_k + rank + 1)
         ordered = sorted(scores.items(), key=lambda kv: -kv[1])
         hits: list[Hit] = []
-        kept_shingles: list[set[str]] = []
+        kept_shingles: list[frozenset[str]] = []
         for index, fused in ordered:
             chunk = snapshot.chunks[index]
-            shingles = _shingles(chunk.text)
+            shingles = snapshot.memo(("shingles", index), lambda chunk=chunk: _shingles(chunk.text))
             if any(_overlaps(chunk, h.chunk) for h in hits) or any(
                 _jaccard(shingles, s) >= cfg.duplicate_jaccard for s in kept_shingles
             ):
@@ -101,10 +101,10 @@ def _overlaps(a: ChunkRecord, b: ChunkRecord) -> bool:
     return shared > 0.5 * min(a.end - a.start, b.end - b.start)
 
 
-def _shingles(text: str, size: int = 5) -> set[str]:
+def _shingles(text: str, size: int = 5) -> frozenset[str]:
     words = text.lower().split()
-    return {" ".join(words[i : i + size]) for i in range(max(1, len(words) - size + 1))}
+    return frozenset(" ".join(words[i : i + size]) for i in range(max(1, len(words) - size + 1)))
 
 
-def _jaccard(a: set[str], b: set[str]) -> float:
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0

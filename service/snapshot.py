@@ -11,7 +11,9 @@ import math
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import bm25s
 import numpy as np
@@ -20,6 +22,7 @@ from ingest.store import ChunkRecord, DocumentRecord, IndexStore, IndexUnavailab
 from service.text import terms
 
 log = logging.getLogger("verbatim.snapshot")
+T = TypeVar("T")
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Snapshot:
     max_idf: float = field(init=False)
     sources: np.ndarray = field(init=False)
     loaded_at: float = field(default_factory=time.time)
+    _memo: dict[Hashable, Any] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.by_id = {c.chunk_id: i for i, c in enumerate(self.chunks)}
@@ -58,6 +62,16 @@ class Snapshot:
     def term_weight(self, term: str) -> float:
         """IDF of a term; a term the corpus never uses weighs as much as the rarest one."""
         return self.idf.get(term, self.max_idf)
+
+    def memo(self, key: Hashable, make: Callable[[], T]) -> T:
+        """A value derived only from this snapshot's (immutable) chunks, computed on first use and kept
+        for the snapshot's life, so requests do not redo per-chunk text work (sentence terms, shingles).
+        Safe from many threads: at worst two compute the same value."""
+        try:
+            return self._memo[key]  # type: ignore[no-any-return]
+        except KeyError:
+            value = self._memo[key] = make()
+            return value
 
 
 class SnapshotHolder:
