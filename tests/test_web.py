@@ -77,7 +77,7 @@ def test_index_and_assets_are_served() -> None:
     assert "default-src 'self'" in csp and "script-src 'self'" in csp
     assert '<script src="ui/app.js"' in page.text and 'href="ui/app.css"' in page.text
 
-    assets = [("app.js", "text/javascript"), ("app.css", "text/css"), ("favicon.svg", "image/svg+xml")]
+    assets = [("app.js", "text/javascript"), ("app.css", "text/css")]
     for name, kind in assets:
         asset = client.get(f"/ui/{name}")
         assert asset.status_code == 200, name
@@ -95,7 +95,7 @@ def test_page_loads_nothing_from_elsewhere() -> None:
     for path in STATIC_DIR.iterdir():
         if path.suffix not in {".html", ".js", ".css"}:
             continue
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8").replace("xmlns='http://www.w3.org/2000/svg'", "")
         assert not re.search(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}/", text, re.IGNORECASE), path.name
         assert "@import" not in text and "@font-face" not in text, path.name
 
@@ -639,12 +639,52 @@ def test_phone_layout(browser: Any, stub_url: str) -> None:
         expect(page.locator("#cite-1")).to_be_visible()
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         check_citation_highlight(page, 1)
+        # The page behind the covering panel is inert: Tab stays in the panel.
+        assert page.evaluate("document.getElementById('main').inert") is True
+        expect(page.locator("#panel")).to_have_attribute("aria-modal", "true")
         box = page.locator("#panel").bounding_box()
         # Full width, less at most a classic scrollbar gutter (phones overlay their scrollbars).
         assert box["x"] == 0 and box["width"] >= PHONE["width"] - 20
         page.locator("#panel-close").click()
         expect(page.locator("#panel")).to_be_hidden()
         expect(page.locator("#cite-1 .cite-open")).to_be_focused()
+        assert page.evaluate("document.getElementById('main').inert") is False
+
+
+@pytest.mark.timeout(120)
+def test_accessibility_audit(browser: Any, stub_url: str) -> None:
+    """axe-core finds no violations (contrast included) in each state, light and dark, desktop and phone."""
+    axe_module = pytest.importorskip("axe_playwright_python.sync_playwright", reason="axe-playwright-python")
+    axe = axe_module.Axe()
+
+    def audit(page: Any, label: str) -> None:
+        violations = axe.run(page).response["violations"]
+        assert not violations, (label, [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in violations])
+
+    for scheme in ("light", "dark"):
+        for viewport in (DESKTOP, PHONE):
+            with open_page(browser, stub_url, viewport=viewport) as page:
+                page.emulate_media(color_scheme=scheme)
+                label = f"{scheme} {viewport['width']}px"
+                audit(page, f"{label} start")
+                ask(page, "How many tons of wheat from Kazakhstan arrived in Armenia?")
+                page.locator("#cite-1").wait_for()
+                page.locator("details.more summary").click()
+                audit(page, f"{label} answer")
+                page.locator("#cite-1 .cite-open").click()
+                page.locator("mark#highlight").wait_for()
+                audit(page, f"{label} document")
+                page.keyboard.press("Escape")
+                ask(page, "Recipe for chocolate soufflé?")
+                page.locator(".answer.abstained").wait_for()
+                audit(page, f"{label} abstained")
+                ask(page, "x" * 2001)
+                page.locator("#error").wait_for()
+                audit(page, f"{label} error")
+                page.locator("#tab-browse").click()
+                page.locator(".doc-item").first.wait_for()
+                page.locator("#key-box summary").click()
+                audit(page, f"{label} browse")
 
 
 # ---------------------------------------------------------------- end to end, the real API

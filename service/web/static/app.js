@@ -469,10 +469,24 @@
   let panelSeq = 0;
   let panelOpener = null;
 
+  // Below this width the panel covers the page: the page behind it is made inert while it is open.
+  const overlayMedia = window.matchMedia("(max-width: 63.99rem)");
+  const behindPanel = [document.querySelector("header.top"), document.getElementById("main")];
+
   function setPanelOpen(open) {
     document.body.classList.toggle("panel-open", open);
     ui.panelClose.hidden = !open;
+    const modal = open && overlayMedia.matches;
+    for (const node of behindPanel) node.inert = modal;
+    if (modal) {
+      ui.panel.setAttribute("role", "dialog");
+      ui.panel.setAttribute("aria-modal", "true");
+    } else {
+      ui.panel.removeAttribute("role");
+      ui.panel.removeAttribute("aria-modal");
+    }
   }
+  overlayMedia.addEventListener("change", () => setPanelOpen(document.body.classList.contains("panel-open")));
 
   function closePanel() {
     panelSeq += 1;
