@@ -344,3 +344,23 @@ def test_official_openai_client_gets_an_answer_with_citations(live: LiveServer, 
     extractive = client.chat.completions.create(model="verbatim-extractive", extra_body={"top_k": 3},
                                                 messages=[{"role": "user", "content": QUESTION}])
     assert extractive.model_extra["verbatim"]["backend"] == "extractive"
+
+
+def test_extractive_backend_through_the_interface(seeded_engine: Engine) -> None:
+    """The extractive answerer as an AnswerBackend: its quotes pass verification untouched."""
+    import asyncio
+
+    from service.backends import BackendRegistry, NumberedPassage
+    from service.schemas import SearchRequest
+    from service.verify import verify
+
+    passages = seeded_engine.search(SearchRequest(query=QUESTION, top_k=5)).results
+    numbered = [NumberedPassage(n=i, title=p.title, source=p.source, text=p.text, chunk_id=p.chunk_id,
+                                score=p.score) for i, p in enumerate(passages, start=1)]
+    backend = BackendRegistry(seeded_engine.settings, seeded_engine).get("extractive")
+    answer = asyncio.run(backend.answer(QUESTION, numbered))
+    assert answer.quotes
+    checked = verify(answer.text, passages)
+    assert checked.dropped == 0 and checked.reattributed == 0 and len(checked.quotes) == len(answer.quotes)
+    for c in checked.citations(passages):
+        assert read_source(SEEDS, c.source)[c.start:c.end] == c.quote
