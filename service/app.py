@@ -25,6 +25,7 @@ from service.answering import Answering, record
 from service.engine import BadRequest, Engine, NotReady
 from service.observability import install_observability
 from service.openai_api import router as openai_router
+from service.web import router as web_router
 from service.schemas import (
     AskRequest,
     AskResponse,
@@ -224,6 +225,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
         return report.__dict__
 
     app.include_router(openai_router)  # POST /v1/chat/completions, GET /v1/models
+    app.include_router(web_router)  # GET / (the page) and /ui/ assets
     return _wrap(app, settings)
 
 
