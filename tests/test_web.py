@@ -694,36 +694,38 @@ def _real_app_available() -> bool:
     return (ROOT / "service" / "app.py").exists()
 
 
-@pytest.fixture(scope="module")
-def real_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real Verbatim API (service.app:create_app) under uvicorn on loopback, ingested and ready."""
+@contextlib.contextmanager
+def real_api(data_dir: Path, **settings: Any) -> Iterator[str]:
+    """Run the real Verbatim API (service.app:create_app) with uvicorn on loopback until /readyz is 200."""
     if not _real_app_available():
         pytest.skip("service/app.py does not exist yet")
     _require_browser()
-    data_dir = tmp_path_factory.mktemp("data")
     log_path = data_dir / "server.log"
     port = free_port()
     code = (
-        "import sys, uvicorn\n"
+        "import json, sys, uvicorn\n"
         "from starlette.routing import NoMatchFound\n"
         "from service.app import create_app\n"
         "from service.web import router\n"
         "from verbatim.settings import Settings\n"
-        "app = create_app(Settings(data_dir=sys.argv[1], corpus_dir=sys.argv[2]))\n"
+        "extra = json.loads(sys.argv[4])\n"
+        "app = create_app(Settings(data_dir=sys.argv[1], corpus_dir=sys.argv[2], **extra))\n"
         "try:\n"
         "    app.url_path_for('web_index')\n"
         "except NoMatchFound:  # until create_app includes the web router itself\n"
         "    app.include_router(router)\n"
         "uvicorn.run(app, host='127.0.0.1', port=int(sys.argv[3]), log_level='warning')\n"
     )
-    # Open, unlimited, extractive, embedded index: whatever the caller's environment says.
+    # Open, unlimited, extractive, embedded index unless `settings` says otherwise, whatever the environment.
     names = ["API_KEYS", "RATE_LIMIT", "DATA_DIR", "CORPUS_DIR", "CHROMA_URL",
              "LLM_URL", "LLM_MODEL", "LLM_API_KEY"]
     unset = {f"VERBATIM_{name}" for name in names}
     env = {k: v for k, v in os.environ.items() if k not in unset}
+    keys = str(settings.get("api_keys") or "").split(",")
+    headers = {"Authorization": f"Bearer {keys[0]}"} if keys[0] else {}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-c", code, str(data_dir), str(SEEDS), str(port)],
+            [sys.executable, "-c", code, str(data_dir), str(SEEDS), str(port), json.dumps(settings)],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
@@ -734,7 +736,7 @@ def real_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 log_tail = log_path.read_text(errors="replace")[-4000:]
                 pytest.fail(f"the API exited ({proc.returncode}):\n{log_tail}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                if httpx.get(f"{url}/readyz", headers=headers, timeout=5).status_code == 200:
                     break
             if time.monotonic() > deadline:
                 pytest.fail(f"/readyz not 200 after {READY_TIMEOUT_S:.0f} s:\n"
@@ -748,6 +750,13 @@ def real_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def real_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real API, open (no keys), ingested from seeds/ and ready."""
+    with real_api(tmp_path_factory.mktemp("data")) as url:
+        yield url
 
 
 @pytest.mark.timeout(READY_TIMEOUT_S + 120)
@@ -833,3 +842,24 @@ def test_e2e_browse(browser: Any, real_url: str) -> None:
         raw = (SEEDS / first["source"]).open(encoding="utf-8", newline="").read()
         assert mark.text_content() == raw[article["start"]:article["end"]]
         shoot(page, "desktop-browse.png")
+
+
+@pytest.mark.timeout(READY_TIMEOUT_S + 120)
+def test_e2e_api_keys(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Against the real API with keys: the page loads without one; a 401 asks for it; the key then works."""
+    from playwright.sync_api import expect
+
+    keyed = real_api(tmp_path_factory.mktemp("data-keys"), api_keys="web-key-1,web-key-2")
+    with keyed as url, open_page(browser, url) as page:
+        ask(page, "How much Kazakh wheat reached Armenia over the new rail route?")
+        expect(page.locator("#key-input")).to_be_focused(timeout=30_000)
+        expect(page.locator("#error")).to_contain_text("(401)")
+        page.locator("#key-input").fill("wrong-key")
+        page.locator("#key-input").press("Enter")
+        expect(page.locator("#key-msg")).to_contain_text("That API key was refused")
+        page.locator("#key-input").fill("web-key-2")
+        page.locator("#key-input").press("Enter")
+        expect(page.locator("#quotes > li").first).to_be_visible(timeout=60_000)
+        check_citation_highlight(page, page.evaluate("window.verbatim.lastResponse()")["citations"][0]["n"])
+        page.locator("#tab-browse").click()
+        expect(page.locator("#doc-list > li.doc-item")).to_have_count(len(list(SEEDS.glob("*.txt"))))
