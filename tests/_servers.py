@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,29 +30,30 @@ def clean_env(**values: object) -> dict[str, str]:
 
 
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 300,
-            **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    """`verbatim ARGS` in a child process."""
-    return subprocess.run([sys.executable, "-m", "verbatim.cli", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False, **kwargs)
+            prefix: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`verbatim ARGS` in a child process (`prefix`: e.g. a command that drops privileges)."""
+    return subprocess.run([*(prefix or []), sys.executable, "-m", "verbatim.cli", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 class ApiProcess:
     """`uvicorn service.app:create_app --factory` in its own process, configured by its environment."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None, **popen: Any) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None,
+                 prefix: list[str] | None = None) -> None:
         self.env = env
         self.log_path = log_path
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.popen = popen
+        self.prefix = prefix or []
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ApiProcess:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory",
+                [*self.prefix, sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory",
                  "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
-                cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, **self.popen,
+                cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )
         return self
 
@@ -113,6 +115,15 @@ def check_whole_index(settings: Settings) -> dict[str, int]:
     for record in manifest.values():
         assert per_doc.get(record.source, 0) == record.chunks, f"{record.source}: chunks lost or duplicated"
     return {"served": len(chunks), "stored": store.count(), "documents": len(manifest)}
+
+
+def unprivileged_prefix() -> list[str] | None:
+    """A command prefix that runs as `nobody` when we are root (root ignores file permissions): [] when
+    already unprivileged, None when root cannot drop privileges here (no setpriv)."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"] if setpriv else None
 
 
 def percentile(values: list[float], q: float) -> float:
