@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     llm_url: str | None = None
     llm_model: str | None = None
     llm_api_key: SecretStr | None = None
+    llm_backend: str = "openai"
     llm_timeout: float = 30.0
     llm_max_concurrency: int = 4
 
