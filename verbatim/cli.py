@@ -155,10 +155,15 @@ def cmd_ask(args: argparse.Namespace) -> int:
         except ValidationError as exc:
             print(f"verbatim ask: {exc.errors()[0]['msg']}", file=sys.stderr)
             return 2
+        import asyncio
+
+        from service.answering import Answering
+
         engine = Engine(settings)
         engine.start()
         try:
-            data = engine.ask(request).model_dump()
+            answering = Answering(settings, engine)
+            data = asyncio.run(answering.ask(request, answering.resolve(request.backend))).model_dump()
         except BadRequest as exc:
             print(f"verbatim ask: {exc}", file=sys.stderr)
             return 2
