@@ -22,9 +22,21 @@ from evals.metrics import EvalReport, Question, Thresholds, load_questions, rend
 EVALS = Path(__file__).resolve().parent
 REPO = EVALS.parent
 QUESTIONS = EVALS / "questions.jsonl"
-HEADLINE = ["evidence_recall_at_5", "mrr", "ndcg_at_10", "answer_hit_rate", "token_f1", "quote_exactness",
-            "citation_precision", "citation_recall", "quote_coverage", "unsupported_sentence_rate",
-            "abstention_precision", "abstention_recall", "false_abstention_rate"]
+HEADLINE = [
+    "evidence_recall_at_5",
+    "mrr",
+    "ndcg_at_10",
+    "answer_hit_rate",
+    "token_f1",
+    "quote_exactness",
+    "citation_precision",
+    "citation_recall",
+    "quote_coverage",
+    "unsupported_sentence_rate",
+    "abstention_precision",
+    "abstention_recall",
+    "false_abstention_rate",
+]
 COMPARE_MODES = ("dense", "lexical", "hybrid")
 
 
@@ -35,8 +47,17 @@ def _payload(q: Question, top_k: int, backend: str | None) -> dict[str, Any]:
     return body
 
 
-async def ask_over_http(url: str, questions: Sequence[Question], *, top_k: int, backend: str | None,
-                        concurrency: int, timeout: float, retries: int, api_key: str | None) -> dict[str, Any]:
+async def ask_over_http(
+    url: str,
+    questions: Sequence[Question],
+    *,
+    top_k: int,
+    backend: str | None,
+    concurrency: int,
+    timeout: float,
+    retries: int,
+    api_key: str | None,
+) -> dict[str, Any]:
     """POST /ask for every question; retries only on connection errors (never on an answer)."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     limit = asyncio.Semaphore(max(1, concurrency))
@@ -57,15 +78,24 @@ async def ask_over_http(url: str, questions: Sequence[Question], *, top_k: int, 
                     except httpx.TimeoutException:
                         out[q.id] = {"error": f"timed out after {timeout}s"}
                         return
-                out[q.id] = response.json() if response.status_code == 200 else {
-                    "error": f"HTTP {response.status_code}: {response.text[:200]}"}
+                out[q.id] = (
+                    response.json()
+                    if response.status_code == 200
+                    else {"error": f"HTTP {response.status_code}: {response.text[:200]}"}
+                )
 
         await asyncio.gather(*(one(q) for q in questions))
     return out
 
 
-def ask_in_process(questions: Sequence[Question], *, top_k: int, backend: str | None,
-                   data_dir: Path, modes: Sequence[str] = ("hybrid",)) -> dict[str, dict[str, Any]]:
+def ask_in_process(
+    questions: Sequence[Question],
+    *,
+    top_k: int,
+    backend: str | None,
+    data_dir: Path,
+    modes: Sequence[str] = ("hybrid",),
+) -> dict[str, dict[str, Any]]:
     """Index the seeds in `data_dir` and answer through the app (and, for --compare, each retrieval mode)."""
     from fastapi.testclient import TestClient
 
@@ -75,8 +105,17 @@ def ask_in_process(questions: Sequence[Question], *, top_k: int, backend: str | 
     from verbatim.settings import Settings, get_settings
 
     base = get_settings()
-    settings = Settings(**{**base.model_dump(), "data_dir": data_dir, "corpus_dir": REPO / "seeds",
-                           "chroma_url": None, "api_keys": None, "rate_limit": None, "log_level": "WARNING"})
+    settings = Settings(
+        **{
+            **base.model_dump(),
+            "data_dir": data_dir,
+            "corpus_dir": REPO / "seeds",
+            "chroma_url": None,
+            "api_keys": None,
+            "rate_limit": None,
+            "log_level": "WARNING",
+        }
+    )
     engine = Engine(settings)
     engine.start()
     results: dict[str, dict[str, Any]] = {}
@@ -87,8 +126,11 @@ def ask_in_process(questions: Sequence[Question], *, top_k: int, backend: str | 
                 for q in questions:
                     if mode == "hybrid":
                         response = client.post("/ask", json=_payload(q, top_k, backend))
-                        answers[q.id] = response.json() if response.status_code == 200 else {
-                            "error": f"HTTP {response.status_code}"}
+                        answers[q.id] = (
+                            response.json()
+                            if response.status_code == 200
+                            else {"error": f"HTTP {response.status_code}"}
+                        )
                     else:
                         request = AskRequest(question=q.question, top_k=top_k)
                         answers[q.id] = engine.ask(request, mode=mode).model_dump()  # type: ignore[arg-type]
@@ -109,8 +151,11 @@ def summary_table(reports: dict[str, EvalReport], names: Sequence[str] = HEADLIN
             if m is None or m.value is None:
                 cells.append("—")
             else:
-                cells.append(f"{m.value:.3f} [{m.ci_low:.2f}, {m.ci_high:.2f}]" if m.ci_low is not None
-                             else f"{m.value:.3f}")
+                cells.append(
+                    f"{m.value:.3f} [{m.ci_low:.2f}, {m.ci_high:.2f}]"
+                    if m.ci_low is not None
+                    else f"{m.value:.3f}"
+                )
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -139,28 +184,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         from verbatim.settings import get_settings
 
         keys = get_settings().api_key_list()
-        responses = {"hybrid": asyncio.run(ask_over_http(
-            args.url, questions, top_k=args.top_k, backend=args.backend, concurrency=args.concurrency,
-            timeout=args.timeout, retries=args.retries, api_key=args.api_key or (keys[0] if keys else None)))}
+        responses = {
+            "hybrid": asyncio.run(
+                ask_over_http(
+                    args.url,
+                    questions,
+                    top_k=args.top_k,
+                    backend=args.backend,
+                    concurrency=args.concurrency,
+                    timeout=args.timeout,
+                    retries=args.retries,
+                    api_key=args.api_key or (keys[0] if keys else None),
+                )
+            )
+        }
     else:
         modes = COMPARE_MODES if args.compare else ("hybrid",)
         with tempfile.TemporaryDirectory(prefix="verbatim-eval-") as tmp:
-            responses = ask_in_process(questions, top_k=args.top_k, backend=args.backend,
-                                       data_dir=args.data_dir or Path(tmp), modes=modes)
+            responses = ask_in_process(
+                questions,
+                top_k=args.top_k,
+                backend=args.backend,
+                data_dir=args.data_dir or Path(tmp),
+                modes=modes,
+            )
     reports = {mode: score_run(questions, answers, REPO / "seeds") for mode, answers in responses.items()}
     report = reports["hybrid"]
     seconds = time.perf_counter() - started
 
     args.reports.mkdir(parents=True, exist_ok=True)
     stem = f"eval-{args.split}" + ("-compare" if args.compare else "")
-    (args.reports / f"{stem}.json").write_text(json.dumps(
-        {mode: json.loads(r.to_json()) for mode, r in reports.items()}, ensure_ascii=False, indent=1))
+    (args.reports / f"{stem}.json").write_text(
+        json.dumps(
+            {mode: json.loads(r.to_json()) for mode, r in reports.items()}, ensure_ascii=False, indent=1
+        )
+    )
     markdown = render_markdown(report)
     if args.compare:
         markdown = "## Retrieval configurations\n\n" + summary_table(reports) + "\n\n" + markdown
     (args.reports / f"{stem}.md").write_text(markdown)
 
-    print(f"{len(questions)} questions ({args.split} split) in {seconds:.1f}s; reports in {args.reports}/{stem}.*")
+    print(
+        f"{len(questions)} questions ({args.split} split) in {seconds:.1f}s; "
+        f"reports in {args.reports}/{stem}.*"
+    )
     print(summary_table(reports))
     failures = Thresholds.load(args.thresholds).check(report)
     if failures:

@@ -30,7 +30,9 @@ def main() -> None:
     corpus = Corpus(REPO / "seeds")
     with tempfile.TemporaryDirectory() as tmp:
         base = get_settings().model_dump()
-        engine = Engine(Settings(**{**base, "data_dir": Path(tmp), "corpus_dir": REPO / "seeds", "chroma_url": None}))
+        engine = Engine(
+            Settings(**{**base, "data_dir": Path(tmp), "corpus_dir": REPO / "seeds", "chroma_url": None})
+        )
         engine.start()
         snap = engine.snapshot()
         vectors = {q.id: engine.retriever.embed_query(q.question) for q in questions}
@@ -42,14 +44,22 @@ def main() -> None:
             answerable = [q for q in questions if q.answerable]
             for q in answerable:
                 hits = engine.retriever.search(snap, q.question, vectors[q.id], 5)
-                ranks = [i for i, h in enumerate(hits) if any(
-                    s.source == h.chunk.source and s.start < h.chunk.end and h.chunk.start < s.end for s in spans[q.id])]
+                ranks = [
+                    i
+                    for i, h in enumerate(hits)
+                    if any(
+                        s.source == h.chunk.source and s.start < h.chunk.end and h.chunk.start < s.end
+                        for s in spans[q.id]
+                    )
+                ]
                 recall += bool(ranks)
                 mrr += 1 / (1 + ranks[0]) if ranks else 0
             return (recall + mrr) / len(answerable)
 
-        grid = [RetrievalConfig(rrf_k=k, dense_weight=d, lexical_weight=1.0)
-                for k, d in itertools.product([10, 30, 60], [0.3, 0.5, 0.7, 1.0])]
+        grid = [
+            RetrievalConfig(rrf_k=k, dense_weight=d, lexical_weight=1.0)
+            for k, d in itertools.product([10, 30, 60], [0.3, 0.5, 0.7, 1.0])
+        ]
         best_cfg = max(grid, key=retrieval_score)
         print("retrieval:", best_cfg, round(retrieval_score(best_cfg), 4))
         engine.retriever.config = best_cfg
@@ -71,9 +81,12 @@ def main() -> None:
             return good / len(answerable)
 
         base_model = AnswerModel()
-        weights = [replace(base_model, w_semantic=a, w_lexical=b, w_type=c, w_rank=d, second_quote_ratio=r)
-                   for a, b, c, d, r in itertools.product([0.3, 0.5, 0.7], [0.2, 0.35, 0.5], [0.0, 0.1, 0.2],
-                                                          [0.0, 0.05, 0.15], [0.85, 0.9, 0.95])]
+        weights = [
+            replace(base_model, w_semantic=a, w_lexical=b, w_type=c, w_rank=d, second_quote_ratio=r)
+            for a, b, c, d, r in itertools.product(
+                [0.3, 0.5, 0.7], [0.2, 0.35, 0.5], [0.0, 0.1, 0.2], [0.0, 0.05, 0.15], [0.85, 0.9, 0.95]
+            )
+        ]
         best_model = max(weights, key=hit_rate)
         print("sentence weights:", best_model, round(hit_rate(best_model), 4))
 
@@ -100,20 +113,29 @@ def main() -> None:
             obj = 2 * prec * rec / max(prec + rec, 1e-9) - 2 * max(0.0, false_abs - 0.08)
             if obj > best_obj:
                 best_obj, best_shift = obj, float(shift)
-        final = replace(best_model, abstain_weights=tuple(round(float(v), 4) for v in w),
-                        abstain_bias=round(float(b + best_shift), 4))
+        final = replace(
+            best_model,
+            abstain_weights=tuple(round(float(v), 4) for v in w),
+            abstain_bias=round(float(b + best_shift), 4),
+        )
         data = asdict(final)
         data["abstain_weights"] = list(final.abstain_weights)
         data["_fitted_on"] = "evals/questions.jsonl dev split (python -m evals.tune)"
         data["_features"] = list(FEATURES)
         MODEL_FILE.write_text(json.dumps(data, indent=2) + "\n")
-        print("abstention:", dict(zip(FEATURES, final.abstain_weights, strict=True)), final.abstain_bias,
-              "objective", round(best_obj, 3))
+        print(
+            "abstention:",
+            dict(zip(FEATURES, final.abstain_weights, strict=True)),
+            final.abstain_bias,
+            "objective",
+            round(best_obj, 3),
+        )
         engine.stop()
 
 
-def _logistic(x: np.ndarray, y: np.ndarray, steps: int = 4000, lr: float = 0.5, l2: float = 0.01
-              ) -> tuple[np.ndarray, float]:
+def _logistic(
+    x: np.ndarray, y: np.ndarray, steps: int = 4000, lr: float = 0.5, l2: float = 0.01
+) -> tuple[np.ndarray, float]:
     """Class-balanced logistic regression by gradient descent (tiny data: no library needed)."""
     weights = np.where(y == 1, 0.5 / max(y.mean(), 1e-9), 0.5 / max(1 - y.mean(), 1e-9))
     w, b = np.zeros(x.shape[1]), 0.0

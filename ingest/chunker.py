@@ -57,8 +57,13 @@ def truncate_title(title: str, count_tokens: Callable[[str], int]) -> str:
 class Chunker:
     """Split articles into overlapping, sentence-aligned chunks that fit the model without truncation."""
 
-    def __init__(self, count_tokens: Callable[[str], int], max_seq_length: int,
-                 chunk_tokens: int = 200, overlap_tokens: int = 32) -> None:
+    def __init__(
+        self,
+        count_tokens: Callable[[str], int],
+        max_seq_length: int,
+        chunk_tokens: int = 200,
+        overlap_tokens: int = 32,
+    ) -> None:
         # The model adds [CLS] and [SEP]; the title prefix takes at most TITLE_TOKEN_BUDGET (+1 for "\n\n").
         budget = max_seq_length - 2 - TITLE_TOKEN_BUDGET - 1
         self.chunk_tokens = min(chunk_tokens, budget)
@@ -90,8 +95,9 @@ class Chunker:
                         raise AssertionError("chunk text is not a raw span of the document")
                     end = start + len(piece)
                     inside = tuple(
-                        (max(s, start), min(e, end)) for s, e in sentences if s < end and e > start
-                        and _whole_words(text, max(s, start), min(e, end))
+                        (max(s, start), min(e, end))
+                        for s, e in sentences
+                        if s < end and e > start and _whole_words(text, max(s, start), min(e, end))
                     )
                     chunks.append(Chunk(start, end, piece, index, inside))
                     cursor = start + 1

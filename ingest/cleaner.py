@@ -190,9 +190,9 @@ def _drop_footer_sandwiches(raw: list[str], reasons: list[str | None]) -> None:
     order = _nonblank_indices(reasons)
     for pos in range(1, len(order) - 1):
         i = order[pos]
-        if reasons[i] is None and len(raw[i].split()) <= FOOTER_MAX_WORDS:
-            if reasons[order[pos - 1]] == NAVIGATION and reasons[order[pos + 1]] == NAVIGATION:
-                reasons[i] = FOOTER
+        short = reasons[i] is None and len(raw[i].split()) <= FOOTER_MAX_WORDS
+        if short and reasons[order[pos - 1]] == NAVIGATION and reasons[order[pos + 1]] == NAVIGATION:
+            reasons[i] = FOOTER
 
 
 def _drop_duplicates(keys: list[str], reasons: list[str | None]) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 from tokenizers import Tokenizer
 
@@ -79,7 +80,9 @@ class Encoder:
         results: list[Embedded | None] = [None] * len(texts)
         for first in range(0, len(order), self.batch_size):
             batch = order[first : first + self.batch_size]
-            for i, embedded in zip(batch, self._run([texts[i] for i in batch], [spans[i] for i in batch]), strict=True):
+            for i, embedded in zip(
+                batch, self._run([texts[i] for i in batch], [spans[i] for i in batch]), strict=True
+            ):
                 results[i] = embedded
         return [r for r in results if r is not None]
 
@@ -87,7 +90,9 @@ class Encoder:
         encodings = self.tokenizer.encode_batch(texts)
         width = max(len(e.ids) for e in encodings)
         if width > self.max_seq_length:
-            raise ValueError(f"text of {width} tokens exceeds the model's max_seq_length {self.max_seq_length}")
+            raise ValueError(
+                f"text of {width} tokens exceeds the model's max_seq_length {self.max_seq_length}"
+            )
         ids = np.zeros((len(texts), width), dtype=np.int64)
         mask = np.zeros((len(texts), width), dtype=np.int64)
         for row, enc in enumerate(encodings):
@@ -105,7 +110,12 @@ class Encoder:
                 offsets = np.array(enc.offsets)
                 special = np.array(enc.special_tokens_mask, dtype=bool)
                 for k, (s, e) in enumerate(spans[row]):
-                    inside = (~special) & (offsets[:, 0] >= s) & (offsets[:, 1] <= e) & (offsets[:, 1] > offsets[:, 0])
+                    inside = (
+                        (~special)
+                        & (offsets[:, 0] >= s)
+                        & (offsets[:, 1] <= e)
+                        & (offsets[:, 1] > offsets[:, 0])
+                    )
                     span_vecs[k] = _normalise(tokens[inside].mean(axis=0)) if inside.any() else vector
             out.append(Embedded(vector=vector.astype(np.float32), span_vectors=span_vecs))
         return out
@@ -182,8 +192,13 @@ def export_int8_onnx(model_dir: Path, target: Path) -> Path:
         tmp_int8 = target.with_name(f"{target.stem}.{os.getpid()}.tmp.onnx")
         axes = {0: "batch", 1: "tokens"}
         torch.onnx.export(
-            _Hidden(model), (sample, sample), str(tmp_fp32), input_names=["input_ids", "attention_mask"],
-            output_names=["last_hidden_state"], opset_version=17, dynamo=False,
+            _Hidden(model),
+            (sample, sample),
+            str(tmp_fp32),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["last_hidden_state"],
+            opset_version=17,
+            dynamo=False,
             dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
         )
         quantize_dynamic(str(tmp_fp32), str(tmp_int8), weight_type=QuantType.QInt8, per_channel=True)

@@ -29,7 +29,9 @@ def ingest_lock(data_dir: Path, wait: float = 0.0) -> Iterator[None]:
                 if time.monotonic() >= deadline:
                     handle.seek(0)
                     holder = handle.read().strip() or "another process"
-                    raise IngestBusy(f"another ingest is running ({holder}); try again when it ends") from None
+                    raise IngestBusy(
+                        f"another ingest is running ({holder}); try again when it ends"
+                    ) from None
                 time.sleep(0.2)
         handle.seek(0)
         handle.truncate()

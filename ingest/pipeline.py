@@ -71,15 +71,23 @@ class IngestReport:
 
 def pipeline_fingerprint(encoder: Encoder, chunker: Chunker) -> str:
     """Changes whenever re-embedding is needed: model, runtime, chunk sizes or the cleaning rules."""
-    parts = f"{PIPELINE_VERSION}|{encoder.fingerprint}|{chunker.chunk_tokens}|{chunker.splitter._chunk_overlap}"
+    parts = (
+        f"{PIPELINE_VERSION}|{encoder.fingerprint}|{chunker.chunk_tokens}|{chunker.splitter._chunk_overlap}"
+    )
     return hashlib.sha256(parts.encode()).hexdigest()[:16]
 
 
 class Ingestor:
     """Incremental, crash-safe indexing of files under the corpus root."""
 
-    def __init__(self, settings: Settings, encoder: Encoder, store: IndexStore,
-                 chunk_tokens: int = 200, overlap_tokens: int = 32) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        encoder: Encoder,
+        store: IndexStore,
+        chunk_tokens: int = 200,
+        overlap_tokens: int = 32,
+    ) -> None:
         self.settings = settings
         self.encoder = encoder
         self.store = store
@@ -94,12 +102,22 @@ class Ingestor:
         records = []
         for chunk in self.chunker.chunk(cleaned, articles):
             article = articles[chunk.article]
-            records.append(ChunkRecord(
-                chunk_id=chunk_id_for(doc.source, doc.sha256, chunk.start, chunk.end), source=doc.source,
-                sha256=doc.sha256, title=titles[chunk.article] or article.title, author=article.author,
-                date=article.date, start=chunk.start, end=chunk.end, text=chunk.text, vector=_EMPTY,
-                sentences=list(chunk.sentences), sentence_vectors=_EMPTY,
-            ))
+            records.append(
+                ChunkRecord(
+                    chunk_id=chunk_id_for(doc.source, doc.sha256, chunk.start, chunk.end),
+                    source=doc.source,
+                    sha256=doc.sha256,
+                    title=titles[chunk.article] or article.title,
+                    author=article.author,
+                    date=article.date,
+                    start=chunk.start,
+                    end=chunk.end,
+                    text=chunk.text,
+                    vector=_EMPTY,
+                    sentences=list(chunk.sentences),
+                    sentence_vectors=_EMPTY,
+                )
+            )
         return Prepared(doc, cleaned, articles, records)
 
     def embed(self, records: list[ChunkRecord]) -> None:
@@ -113,8 +131,14 @@ class Ingestor:
             record.vector = embedded.vector
             record.sentence_vectors = embedded.span_vectors
 
-    def run(self, paths: Iterable[Path] | None = None, *, dry_run: bool = False, wait: float = 0.0,
-            progress: Progress | None = None) -> IngestReport:
+    def run(
+        self,
+        paths: Iterable[Path] | None = None,
+        *,
+        dry_run: bool = False,
+        wait: float = 0.0,
+        progress: Progress | None = None,
+    ) -> IngestReport:
         """Index `paths` (default: the whole corpus root); unchanged files cost no model call."""
         started = time.perf_counter()
         root = self.settings.corpus_dir
@@ -152,13 +176,19 @@ class Ingestor:
             live = self.store.manifest()
             swept = self.store.sweep(live)
             changed = report.indexed or report.removed or swept
-            report.index_version = self.store.bump_version(pipeline=self.pipeline) if changed else self.store.version()
+            report.index_version = (
+                self.store.bump_version(pipeline=self.pipeline) if changed else self.store.version()
+            )
             report.chunks = sum(r.chunks for r in live.values() if r.source in seen) if seen else 0
         report.seconds = time.perf_counter() - started
         return report
 
-    def _account(self, loaded: RawDocument | ReadProblem, report: IngestReport,
-                 manifest: dict[str, DocumentRecord] | None) -> Prepared | None:
+    def _account(
+        self,
+        loaded: RawDocument | ReadProblem,
+        report: IngestReport,
+        manifest: dict[str, DocumentRecord] | None,
+    ) -> Prepared | None:
         if isinstance(loaded, ReadProblem):
             report.skipped.append({"source": loaded.source, "reason": loaded.reason})
             return None
@@ -173,11 +203,15 @@ class Ingestor:
         report.dropped_spans += len(prepared.clean.dropped)
         for reason, chars in prepared.clean.dropped_chars().items():
             report.dropped_chars[reason] = report.dropped_chars.get(reason, 0) + chars
-        report.per_document.append({
-            "source": loaded.source, "articles": [a.title for a in prepared.articles],
-            "chunks": len(prepared.chunks), "kept_chars": sum(e - s for s, e in prepared.clean.kept),
-            "dropped_chars": prepared.clean.dropped_chars(),
-        })
+        report.per_document.append(
+            {
+                "source": loaded.source,
+                "articles": [a.title for a in prepared.articles],
+                "chunks": len(prepared.chunks),
+                "kept_chars": sum(e - s for s, e in prepared.clean.kept),
+                "dropped_chars": prepared.clean.dropped_chars(),
+            }
+        )
         if manifest is None:
             report.chunks += len(prepared.chunks)
         return prepared
@@ -188,16 +222,20 @@ class Ingestor:
         self.embed([r for p in pending for r in p.chunks])
         for p in pending:
             self.store.put_chunks(p.chunks)
-            self.store.commit_document(DocumentRecord(
-                source=p.doc.source, sha256=p.doc.sha256, pipeline=self.pipeline, chunks=len(p.chunks),
-                chars=len(p.doc.text),
-                articles=[ArticleInfo(a.title, a.author, a.date, a.start, a.end) for a in p.articles],
-                dropped=p.clean.dropped_chars(),
-            ))
+            self.store.commit_document(
+                DocumentRecord(
+                    source=p.doc.source,
+                    sha256=p.doc.sha256,
+                    pipeline=self.pipeline,
+                    chunks=len(p.chunks),
+                    chars=len(p.doc.text),
+                    articles=[ArticleInfo(a.title, a.author, a.date, a.start, a.end) for a in p.articles],
+                    dropped=p.clean.dropped_chars(),
+                )
+            )
             report.indexed += 1
             report.embedded_chunks += len(p.chunks)
 
 
 def _under(source: str, folder: str) -> bool:
     return folder in ("", ".") or source == folder or source.startswith(folder.rstrip("/") + "/")
-

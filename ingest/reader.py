@@ -56,9 +56,10 @@ def discover(paths: Iterable[Path], root: Path) -> Iterator[Path]:
             raise PathOutsideRoot(f"{path} is outside the corpus root {root}")
         if resolved.is_dir():
             for child in sorted(resolved.rglob("*")):
-                if child.is_file() and child.suffix.lower() in TEXT_SUFFIXES and not _hidden(child, resolved):
-                    if child.resolve().is_relative_to(root_resolved):
-                        yield child
+                text_file = child.is_file() and child.suffix.lower() in TEXT_SUFFIXES
+                inside = child.resolve().is_relative_to(root_resolved)
+                if text_file and inside and not _hidden(child, resolved):
+                    yield child
         elif resolved.is_file():
             yield resolved
         else:

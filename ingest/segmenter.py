@@ -88,7 +88,9 @@ def segment(clean: CleanResult) -> list[Article]:
     text = clean.text
     blocks = blocks_of(clean)
     starts = _article_starts(blocks)
-    page_date = next((_date_in(text, b) for b in blocks[: starts[0]] if b.kind == "date"), None) if starts else None
+    page_date = (
+        next((_date_in(text, b) for b in blocks[: starts[0]] if b.kind == "date"), None) if starts else None
+    )
     articles: list[Article] = []
     for n, first in enumerate(starts):
         last = (starts[n + 1] if n + 1 < len(starts) else len(blocks)) - 1

@@ -6,13 +6,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ingest.embedder import load_encoder
-from ingest.pipeline import IngestReport, Ingestor, Progress
+from ingest.pipeline import Ingestor, IngestReport, Progress
 from ingest.store import IndexStore
 from verbatim.settings import Settings
 
 
-def run_ingest(settings: Settings, paths: Sequence[Path] | None = None, *, dry_run: bool = False,
-               wait: float = 0.0, progress: Progress | None = None) -> IngestReport:
+def run_ingest(
+    settings: Settings,
+    paths: Sequence[Path] | None = None,
+    *,
+    dry_run: bool = False,
+    wait: float = 0.0,
+    progress: Progress | None = None,
+) -> IngestReport:
     """Run one ingest in this process."""
     encoder = load_encoder(settings)
-    return Ingestor(settings, encoder, IndexStore(settings)).run(paths, dry_run=dry_run, wait=wait, progress=progress)
+    return Ingestor(settings, encoder, IndexStore(settings)).run(
+        paths, dry_run=dry_run, wait=wait, progress=progress
+    )

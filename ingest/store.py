@@ -60,8 +60,13 @@ class DocumentRecord:
 
     def to_metadata(self) -> dict[str, Any]:
         return {
-            "kind": "document", "source": self.source, "sha256": self.sha256, "pipeline": self.pipeline,
-            "chunks": self.chunks, "chars": self.chars, "ingested_at": self.ingested_at,
+            "kind": "document",
+            "source": self.source,
+            "sha256": self.sha256,
+            "pipeline": self.pipeline,
+            "chunks": self.chunks,
+            "chars": self.chars,
+            "ingested_at": self.ingested_at,
             "articles": json.dumps([a.__dict__ for a in self.articles], ensure_ascii=False),
             "dropped": json.dumps(self.dropped),
         }
@@ -69,10 +74,14 @@ class DocumentRecord:
     @classmethod
     def from_metadata(cls, meta: dict[str, Any]) -> DocumentRecord:
         return cls(
-            source=str(meta["source"]), sha256=str(meta["sha256"]), pipeline=str(meta["pipeline"]),
-            chunks=int(meta["chunks"]), chars=int(meta["chars"]),
+            source=str(meta["source"]),
+            sha256=str(meta["sha256"]),
+            pipeline=str(meta["pipeline"]),
+            chunks=int(meta["chunks"]),
+            chars=int(meta["chars"]),
             articles=[ArticleInfo(**a) for a in json.loads(str(meta["articles"]))],
-            dropped=json.loads(str(meta["dropped"])), ingested_at=float(meta["ingested_at"]),
+            dropped=json.loads(str(meta["dropped"])),
+            ingested_at=float(meta["ingested_at"]),
         )
 
 
@@ -95,8 +104,12 @@ class ChunkRecord:
 
     def to_metadata(self) -> dict[str, Any]:
         meta: dict[str, Any] = {
-            "kind": "chunk", "source": self.source, "sha256": self.sha256, "title": self.title,
-            "start": self.start, "end": self.end,
+            "kind": "chunk",
+            "source": self.source,
+            "sha256": self.sha256,
+            "title": self.title,
+            "start": self.start,
+            "end": self.end,
             "content_hash": _short_hash(self.text),
             "sentences": ";".join(f"{s - self.start}:{e - self.start}" for s, e in self.sentences),
             "sentence_vectors": encode_vectors(self.sentence_vectors),
@@ -108,17 +121,29 @@ class ChunkRecord:
         return meta
 
     @classmethod
-    def from_stored(cls, chunk_id: str, text: str, meta: dict[str, Any], vector: Sequence[float]) -> ChunkRecord:
+    def from_stored(
+        cls, chunk_id: str, text: str, meta: dict[str, Any], vector: Sequence[float]
+    ) -> ChunkRecord:
         start = int(meta["start"])
         sentences = [
             (start + int(s), start + int(e))
             for s, e in (pair.split(":") for pair in str(meta.get("sentences", "")).split(";") if pair)
         ]
         return cls(
-            chunk_id=chunk_id, source=str(meta["source"]), sha256=str(meta["sha256"]), title=str(meta["title"]),
-            author=meta.get("author"), date=meta.get("date"), start=start, end=int(meta["end"]), text=text,
-            vector=np.asarray(vector, dtype=np.float32), sentences=sentences,
-            sentence_vectors=decode_vectors(str(meta.get("sentence_vectors", "")), len(sentences), len(vector)),
+            chunk_id=chunk_id,
+            source=str(meta["source"]),
+            sha256=str(meta["sha256"]),
+            title=str(meta["title"]),
+            author=meta.get("author"),
+            date=meta.get("date"),
+            start=start,
+            end=int(meta["end"]),
+            text=text,
+            vector=np.asarray(vector, dtype=np.float32),
+            sentences=sentences,
+            sentence_vectors=decode_vectors(
+                str(meta.get("sentence_vectors", "")), len(sentences), len(vector)
+            ),
         )
 
 
@@ -170,8 +195,10 @@ class IndexStore:
             if not url.hostname:
                 raise IndexUnavailable(f"VERBATIM_CHROMA_URL is not a URL: {self.settings.chroma_url!r}")
             client = chromadb.HttpClient(
-                host=url.hostname, port=url.port or (443 if url.scheme == "https" else 8000),
-                ssl=url.scheme == "https", settings=chroma_settings,
+                host=url.hostname,
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
             )
         else:
             path = self.settings.data_dir / "chroma"
@@ -200,8 +227,10 @@ class IndexStore:
                 self._client = None
                 if not self.settings.chroma_url:
                     _forget_embedded_systems()
-                raise IndexUnavailable(f"the index at {where} cannot be written: {problem}; check that "
-                                       "VERBATIM_DATA_DIR is writable and its disk has free space") from exc
+                raise IndexUnavailable(
+                    f"the index at {where} cannot be written: {problem}; check that "
+                    "VERBATIM_DATA_DIR is writable and its disk has free space"
+                ) from exc
             if _is_connection_error(exc):
                 self._client = None
                 raise IndexUnavailable(f"the index at {where} is unreachable: {type(exc).__name__}") from exc
@@ -241,8 +270,11 @@ class IndexStore:
         return {m["source"]: DocumentRecord.from_metadata(m) for m in got["metadatas"]}
 
     def commit_document(self, record: DocumentRecord) -> None:
-        self._call(lambda: self.docs.upsert(ids=[f"doc:{record.source}"], embeddings=[_DUMMY],
-                                            metadatas=[record.to_metadata()]))
+        self._call(
+            lambda: self.docs.upsert(
+                ids=[f"doc:{record.source}"], embeddings=[_DUMMY], metadatas=[record.to_metadata()]
+            )
+        )
 
     def forget_document(self, source: str) -> None:
         self._call(lambda: self.docs.delete(ids=[f"doc:{source}"]))
@@ -252,10 +284,14 @@ class IndexStore:
         batch = 500
         for first in range(0, len(records), batch):
             part = records[first : first + batch]
-            self._call(lambda part=part: self.chunks.upsert(
-                ids=[r.chunk_id for r in part], embeddings=[r.vector.tolist() for r in part],
-                documents=[r.text for r in part], metadatas=[r.to_metadata() for r in part],
-            ))
+            self._call(
+                lambda part=part: self.chunks.upsert(
+                    ids=[r.chunk_id for r in part],
+                    embeddings=[r.vector.tolist() for r in part],
+                    documents=[r.text for r in part],
+                    metadatas=[r.to_metadata() for r in part],
+                )
+            )
 
     def sweep(self, live: dict[str, DocumentRecord]) -> int:
         """Delete chunks that no committed document owns (old versions, removed files, killed ingests)."""
@@ -273,7 +309,9 @@ class IndexStore:
     def _pages(self, include: list[str], page: int = 2000) -> Iterator[tuple[list[str], list[Any]]]:
         offset = 0
         while True:
-            got = self._call(lambda offset=offset: self.chunks.get(include=include, limit=page, offset=offset))
+            got = self._call(
+                lambda offset=offset: self.chunks.get(include=include, limit=page, offset=offset)
+            )
             if not got["ids"]:
                 return
             yield got["ids"], got[include[0]]
@@ -284,8 +322,11 @@ class IndexStore:
         records: list[ChunkRecord] = []
         offset, page = 0, 2000
         while True:
-            got = self._call(lambda offset=offset: self.chunks.get(
-                include=["metadatas", "documents", "embeddings"], limit=page, offset=offset))
+            got = self._call(
+                lambda offset=offset: self.chunks.get(
+                    include=["metadatas", "documents", "embeddings"], limit=page, offset=offset
+                )
+            )
             if not got["ids"]:
                 break
             for chunk_id, text, meta, vector in zip(
@@ -301,14 +342,22 @@ class IndexStore:
     def count(self) -> int:
         return int(self._call(lambda: self.chunks.count()))
 
-    def dense_query(self, vector: np.ndarray, n: int, sources: Sequence[str] | None = None) -> list[tuple[str, float]]:
+    def dense_query(
+        self, vector: np.ndarray, n: int, sources: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity) of the nearest chunks."""
         total = self.count()
         if total == 0:
             return []
         where = {"source": {"$in": list(sources)}} if sources else None
-        got = self._call(lambda: self.chunks.query(
-            query_embeddings=[vector.tolist()], n_results=min(n, total), where=where, include=["distances"]))
+        got = self._call(
+            lambda: self.chunks.query(
+                query_embeddings=[vector.tolist()],
+                n_results=min(n, total),
+                where=where,
+                include=["distances"],
+            )
+        )
         return [(cid, 1.0 - float(d)) for cid, d in zip(got["ids"][0], got["distances"][0], strict=True)]
 
 

@@ -25,7 +25,6 @@ from service.answering import Answering, record
 from service.engine import BadRequest, Engine, NotReady
 from service.observability import install_observability
 from service.openai_api import router as openai_router
-from service.web import router as web_router
 from service.schemas import (
     AskRequest,
     AskResponse,
@@ -38,6 +37,7 @@ from service.schemas import (
 )
 from service.security import install_security
 from service.sse import ask_stream_response, wants_event_stream
+from service.web import router as web_router
 from verbatim.settings import Settings, get_settings
 
 log = logging.getLogger("verbatim.api")
@@ -68,14 +68,16 @@ class LoadShedder:
             await self.app(scope, receive, send)
             return
         if scope["method"] == "POST" and scope["path"] in JSON_ROUTES and not _is_json(scope):
-            response = JSONResponse({"detail": "expected a JSON body (content-type: application/json)"},
-                                    status_code=415)
+            response = JSONResponse(
+                {"detail": "expected a JSON body (content-type: application/json)"}, status_code=415
+            )
             await response(scope, receive, send)
             return
         if self.inflight >= self.limit:
             metrics.SHED.inc()
-            response = JSONResponse({"detail": "server at capacity; retry shortly"}, status_code=503,
-                                    headers={"Retry-After": "1"})
+            response = JSONResponse(
+                {"detail": "server at capacity; retry shortly"}, status_code=503, headers={"Retry-After": "1"}
+            )
             await response(scope, receive, send)
             return
         self.inflight += 1
@@ -103,7 +105,9 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
     return 422, "; ".join(parts)
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None, *, start: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, engine: Engine | None = None, *, start: bool = True
+) -> FastAPI:
     """Build the app; on start it loads the index in the background (ingesting seeds on an empty index)."""
     settings = settings or get_settings()
     engine = engine or Engine(settings)
@@ -118,7 +122,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
         await answering.aclose()
 
     app = FastAPI(
-        title="Verbatim", version="0.1.0", lifespan=lifespan,
+        title="Verbatim",
+        version="0.1.0",
+        lifespan=lifespan,
         description="Answers with verbatim quotes and exact citations into the source files.",
     )
     app.state.engine = engine
@@ -151,8 +157,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
     async def on_unavailable(_: Request, exc: IndexUnavailable) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "2"})
 
-    @app.post("/ask", response_model=AskResponse, tags=["answers"],
-              responses={200: {"content": {"text/event-stream": {}}}, 400: {}, 415: {}, 422: {}, 503: {}})
+    @app.post(
+        "/ask",
+        response_model=AskResponse,
+        tags=["answers"],
+        responses={200: {"content": {"text/event-stream": {}}}, 400: {}, 415: {}, 422: {}, 503: {}},
+    )
     async def ask(body: AskRequest, request: Request) -> Any:
         """Answer a question with verbatim quotes, or abstain when the documents do not say.
 
@@ -167,8 +177,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
         record(response)
         return response
 
-    @app.post("/search", response_model=SearchResponse, tags=["answers"],
-              responses={400: {}, 415: {}, 422: {}, 503: {}})
+    @app.post(
+        "/search",
+        response_model=SearchResponse,
+        tags=["answers"],
+        responses={400: {}, 415: {}, 422: {}, 503: {}},
+    )
     def search(body: SearchRequest) -> SearchResponse:
         """The passages hybrid retrieval finds for a query."""
         return engine.search(body)
@@ -178,10 +192,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
         """Every indexed document and its articles."""
         return engine.documents()
 
-    @app.get("/documents/{source:path}", response_model=DocumentResponse, tags=["documents"],
-             responses={404: {}, 422: {}})
-    def document(source: str, start: int | None = Query(default=None, ge=0),
-                 end: int | None = Query(default=None, ge=0)) -> DocumentResponse:
+    @app.get(
+        "/documents/{source:path}",
+        response_model=DocumentResponse,
+        tags=["documents"],
+        responses={404: {}, 422: {}},
+    )
+    def document(
+        source: str,
+        start: int | None = Query(default=None, ge=0),
+        end: int | None = Query(default=None, ge=0),
+    ) -> DocumentResponse:
         """A document's raw text and articles; with start/end also that span (to open a citation)."""
         return engine.document(source, start, end)
 
@@ -199,8 +220,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
         except (IndexUnavailable, NotReady) as exc:
             return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "2"})
         metrics.observe_snapshot(snap)
-        return Readiness(status="ready", chunks=snap.chunk_count, index_version=snap.version,
-                         documents=len(snap.documents))
+        return Readiness(
+            status="ready", chunks=snap.chunk_count, index_version=snap.version, documents=len(snap.documents)
+        )
 
     @app.get("/metrics", tags=["ops"])
     def prometheus() -> Response:
@@ -221,7 +243,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
         except (PathOutsideRoot, FileNotFoundError) as exc:
             raise BadRequest(str(exc), 422) from exc
         except OSError as exc:  # a read-only or full data dir: say so, never a 500
-            raise BadRequest(f"cannot write the index: {exc.strerror or exc} ({exc.filename or ''})", 503) from exc
+            raise BadRequest(
+                f"cannot write the index: {exc.strerror or exc} ({exc.filename or ''})", 503
+            ) from exc
         return report.__dict__
 
     app.include_router(openai_router)  # POST /v1/chat/completions, GET /v1/models

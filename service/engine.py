@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 from ingest.embedder import Encoder, load_encoder
-from ingest.pipeline import IngestReport, Ingestor
+from ingest.pipeline import Ingestor, IngestReport
 from ingest.reader import PathOutsideRoot, read_text_exact, source_name
 from ingest.store import IndexStore, IndexUnavailable
-from service.extractive import ABSTAIN_TEXT, ExtractiveAnswerer, Extracted
+from service.extractive import ABSTAIN_TEXT, Extracted, ExtractiveAnswerer
 from service.retrieval import Hit, Mode, Retriever
 from service.schemas import (
     ArticleOut,
@@ -46,15 +46,30 @@ class BadRequest(ValueError):
 
 def passage_of(hit: Hit) -> Passage:
     c = hit.chunk
-    return Passage(chunk_id=c.chunk_id, source=c.source, title=c.title, start=c.start, end=c.end,
-                   text=c.text, score=round(hit.similarity, 4))
+    return Passage(
+        chunk_id=c.chunk_id,
+        source=c.source,
+        title=c.title,
+        start=c.start,
+        end=c.end,
+        text=c.text,
+        score=round(hit.similarity, 4),
+    )
 
 
 def render_answer(extracted: Extracted) -> tuple[str, list[Citation]]:
     """“quote” [n] … — every quote verbatim, numbered in order."""
     citations = [
-        Citation(n=n, source=q.hit.chunk.source, title=q.hit.chunk.title, quote=q.text, start=q.start,
-                 end=q.end, chunk_id=q.hit.chunk.chunk_id, score=round(q.score, 4))
+        Citation(
+            n=n,
+            source=q.hit.chunk.source,
+            title=q.hit.chunk.title,
+            quote=q.text,
+            start=q.start,
+            end=q.end,
+            chunk_id=q.hit.chunk.chunk_id,
+            score=round(q.score, 4),
+        )
         for n, q in enumerate(extracted.quotes, start=1)
     ]
     return " ".join(f"“{c.quote}” [{c.n}]" for c in citations), citations
@@ -63,7 +78,9 @@ def render_answer(extracted: Extracted) -> tuple[str, list[Citation]]:
 class Engine:
     """Owns the encoder, the store and the current snapshot; safe to call from many threads."""
 
-    def __init__(self, settings: Settings, encoder: Encoder | None = None, store: IndexStore | None = None) -> None:
+    def __init__(
+        self, settings: Settings, encoder: Encoder | None = None, store: IndexStore | None = None
+    ) -> None:
         self.settings = settings
         self.store = store or IndexStore(settings)
         self._encoder = encoder
@@ -136,8 +153,9 @@ class Engine:
             raise BadRequest(f"unknown source(s): {', '.join(sorted(unknown)[:10])}", 422)
         return list(dict.fromkeys(sources))
 
-    def retrieve(self, question: str, top_k: int, sources: list[str] | None,
-                 mode: Mode = "hybrid") -> tuple[Snapshot, list[Hit], object]:
+    def retrieve(
+        self, question: str, top_k: int, sources: list[str] | None, mode: Mode = "hybrid"
+    ) -> tuple[Snapshot, list[Hit], object]:
         snap = self.snapshot()
         wanted = self._check_sources(snap, sources)
         vector = self.retriever.embed_query(question)
@@ -155,29 +173,42 @@ class Engine:
         retrieve_s = time.perf_counter() - t0
         return self.answer_extractive(snap, request.question, hits, vector, retrieve_s=retrieve_s)
 
-    def answer_extractive(self, snap: Snapshot, question: str, hits: list[Hit], vector: object,
-                          retrieve_s: float = 0.0) -> AskResponse:
+    def answer_extractive(
+        self, snap: Snapshot, question: str, hits: list[Hit], vector: object, retrieve_s: float = 0.0
+    ) -> AskResponse:
         """The extractive answer from already retrieved hits (also the model backends' fallback)."""
         t1 = time.perf_counter()
         extracted = self.answerer.answer(snap, question, vector, hits)  # type: ignore[arg-type]
         t2 = time.perf_counter()
         answer, citations = render_answer(extracted)
         return AskResponse(
-            answer=ABSTAIN_TEXT if extracted.abstained else answer, abstained=extracted.abstained,
-            backend="extractive", citations=citations, passages=[passage_of(h) for h in hits],
+            answer=ABSTAIN_TEXT if extracted.abstained else answer,
+            abstained=extracted.abstained,
+            backend="extractive",
+            citations=citations,
+            passages=[passage_of(h) for h in hits],
             confidence=round(extracted.confidence, 4),
-            timings_ms={"retrieve": round(retrieve_s * 1000, 2), "answer": round((t2 - t1) * 1000, 2),
-                        "total": round((retrieve_s + t2 - t1) * 1000, 2)},
+            timings_ms={
+                "retrieve": round(retrieve_s * 1000, 2),
+                "answer": round((t2 - t1) * 1000, 2),
+                "total": round((retrieve_s + t2 - t1) * 1000, 2),
+            },
         )
 
     # -- documents --------------------------------------------------------------------------------
     def documents(self) -> DocumentList:
         snap = self.snapshot()
-        return DocumentList(documents=[
-            DocumentSummary(source=d.source, chunks=d.chunks, chars=d.chars,
-                            articles=[ArticleOut(**a.__dict__) for a in d.articles])
-            for d in sorted(snap.documents.values(), key=lambda d: d.source)
-        ])
+        return DocumentList(
+            documents=[
+                DocumentSummary(
+                    source=d.source,
+                    chunks=d.chunks,
+                    chars=d.chars,
+                    articles=[ArticleOut(**a.__dict__) for a in d.articles],
+                )
+                for d in sorted(snap.documents.values(), key=lambda d: d.source)
+            ]
+        )
 
     def document(self, source: str, start: int | None = None, end: int | None = None) -> DocumentResponse:
         """An indexed document's text; only sources in the index can be read (no path is ever opened raw)."""
@@ -200,8 +231,12 @@ class Engine:
             if not (0 <= s < e <= len(text)):
                 raise BadRequest(f"span [{s}, {e}) is not inside the document (length {len(text)})", 422)
             span = Span(start=s, end=e, text=text[s:e])
-        return DocumentResponse(source=record.source, text=text, span=span,
-                                articles=[ArticleOut(**a.__dict__) for a in record.articles])
+        return DocumentResponse(
+            source=record.source,
+            text=text,
+            span=span,
+            articles=[ArticleOut(**a.__dict__) for a in record.articles],
+        )
 
     # -- ingestion --------------------------------------------------------------------------------
     def ingest(self, paths: list[Path] | None, *, dry_run: bool = False, wait: float = 0.0) -> IngestReport:

@@ -100,8 +100,9 @@ def _coverage(snapshot: Snapshot, question_terms: list[str], text_terms: set[str
     return sum(snapshot.term_weight(t) for t in question_terms if t in text_terms) / total
 
 
-def _sentence_facts(snapshot: Snapshot, key: tuple[str, int, int],
-                    sentence: str) -> tuple[bool, frozenset[str]]:
+def _sentence_facts(
+    snapshot: Snapshot, key: tuple[str, int, int], sentence: str
+) -> tuple[bool, frozenset[str]]:
     """Whether a sentence is a quotable statement, and its terms: the same for every question, so
     computed once per snapshot (the key is the sentence's raw span)."""
     return snapshot.memo(("sentence", *key), lambda: (is_statement(sentence), frozenset(terms(sentence))))
@@ -117,12 +118,17 @@ class ExtractiveAnswerer:
         """Score candidates with the current weights, best first."""
         m = self.model
         for c in cands:
-            c.score = m.w_semantic * c.semantic + m.w_lexical * c.lexical + m.w_type * c.type_match + m.w_rank / (
-                1 + c.hit_rank)
+            c.score = (
+                m.w_semantic * c.semantic
+                + m.w_lexical * c.lexical
+                + m.w_type * c.type_match
+                + m.w_rank / (1 + c.hit_rank)
+            )
         return sorted(cands, key=lambda c: -c.score)
 
-    def candidates(self, snapshot: Snapshot, question: str, query_vector: np.ndarray,
-                   hits: list[Hit]) -> list[Candidate]:
+    def candidates(
+        self, snapshot: Snapshot, question: str, query_vector: np.ndarray, hits: list[Hit]
+    ) -> list[Candidate]:
         """Every sentence of the retrieved passages, scored (each raw span once)."""
         qterms = list(dict.fromkeys(terms(question)))
         kind = answer_type(question)
@@ -151,8 +157,9 @@ class ExtractiveAnswerer:
         """Inputs of the abstention model for the best candidate."""
         qterms = list(dict.fromkeys(terms(question)))
         chunk = best.hit.chunk
-        passage_terms = snapshot.memo(("passage_terms", chunk.chunk_id),
-                                      lambda: frozenset(terms(f"{chunk.title} {chunk.text}")))
+        passage_terms = snapshot.memo(
+            ("passage_terms", chunk.chunk_id), lambda: frozenset(terms(f"{chunk.title} {chunk.text}"))
+        )
         return {
             "semantic": best.semantic,
             "lexical": best.lexical,
@@ -165,10 +172,13 @@ class ExtractiveAnswerer:
     def confidence(self, features: dict[str, float]) -> float:
         """Probability that the documents answer the question."""
         z = self.model.abstain_bias + sum(
-            w * features[name] for w, name in zip(self.model.abstain_weights, FEATURES, strict=True))
+            w * features[name] for w, name in zip(self.model.abstain_weights, FEATURES, strict=True)
+        )
         return 1.0 / (1.0 + math.exp(-z))
 
-    def answer(self, snapshot: Snapshot, question: str, query_vector: np.ndarray, hits: list[Hit]) -> Extracted:
+    def answer(
+        self, snapshot: Snapshot, question: str, query_vector: np.ndarray, hits: list[Hit]
+    ) -> Extracted:
         """Pick up to three verbatim quotes, or abstain when the confidence is below one half."""
         return self.choose(snapshot, question, self.candidates(snapshot, question, query_vector, hits))
 
@@ -185,8 +195,10 @@ class ExtractiveAnswerer:
         for cand in ranked[1:]:
             if len(chosen) >= MAX_QUOTES or cand.score < self.model.second_quote_ratio * best.score:
                 break
-            if any(c.hit.chunk.source == cand.hit.chunk.source and c.start < cand.end and cand.start < c.end
-                   for c in chosen):
+            if any(
+                c.hit.chunk.source == cand.hit.chunk.source and c.start < cand.end and cand.start < c.end
+                for c in chosen
+            ):
                 continue
             chosen.append(cand)
         return Extracted(_join_neighbours(chosen), False, confidence, features)
@@ -199,13 +211,23 @@ def _join_neighbours(chosen: list[Candidate]) -> list[Quote]:
     for cand in chosen:
         chunk = cand.hit.chunk
         prev = quotes[-1] if quotes else None
-        if (prev is not None and prev.hit.chunk.chunk_id == chunk.chunk_id
-                and not chunk.text[prev.end - chunk.start : cand.start - chunk.start].strip()):
+        if (
+            prev is not None
+            and prev.hit.chunk.chunk_id == chunk.chunk_id
+            and not chunk.text[prev.end - chunk.start : cand.start - chunk.start].strip()
+        ):
             prev.end = cand.end
             prev.text = chunk.text[prev.start - chunk.start : prev.end - chunk.start]
             prev.score = max(prev.score, cand.score)
             continue
-        quotes.append(Quote(cand.hit, cand.start, cand.end,
-                            chunk.text[cand.start - chunk.start : cand.end - chunk.start], cand.score))
+        quotes.append(
+            Quote(
+                cand.hit,
+                cand.start,
+                cand.end,
+                chunk.text[cand.start - chunk.start : cand.end - chunk.start],
+                cand.score,
+            )
+        )
     quotes.sort(key=lambda q: -q.score)
     return quotes

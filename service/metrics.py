@@ -6,15 +6,22 @@ from prometheus_client import Counter, Gauge, Histogram
 
 REQUESTS = Counter("verbatim_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
-    "verbatim_http_request_seconds", "HTTP request latency", ["method", "route"],
+    "verbatim_http_request_seconds",
+    "HTTP request latency",
+    ["method", "route"],
     buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10),
 )
-STAGE = Histogram("verbatim_stage_seconds", "Time per answering stage", ["stage"],
-                  buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 5))
+STAGE = Histogram(
+    "verbatim_stage_seconds",
+    "Time per answering stage",
+    ["stage"],
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 5),
+)
 ABSTENTIONS = Counter("verbatim_abstentions_total", "Questions the documents did not answer")
 SHED = Counter("verbatim_load_shed_total", "Requests refused with 503 because the server was at capacity")
-FALLBACKS = Counter("verbatim_backend_fallbacks_total", "Model answers replaced by the extractive answer",
-                    ["reason"])
+FALLBACKS = Counter(
+    "verbatim_backend_fallbacks_total", "Model answers replaced by the extractive answer", ["reason"]
+)
 DROPPED_QUOTES = Counter("verbatim_dropped_quotes_total", "Model quotes not found in the sources")
 INDEX_CHUNKS = Gauge("verbatim_index_chunks", "Chunks in the served index snapshot")
 INDEX_VERSION = Gauge("verbatim_index_version", "Version of the served index snapshot")

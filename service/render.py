@@ -25,5 +25,7 @@ def render_answer_text(data: dict[str, Any], color: bool = False) -> str:
         lines.append("")
         lines.append(bold("Closest passages") if color else "Closest passages:")
         for p in data["passages"][:3]:
-            lines.append(f"- {p['title']} ({p['source']} chars {p['start']}-{p['end']}, score {p['score']:.2f})")
+            lines.append(
+                f"- {p['title']} ({p['source']} chars {p['start']}-{p['end']}, score {p['score']:.2f})"
+            )
     return "\n".join(lines)

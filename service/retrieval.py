@@ -48,8 +48,15 @@ class Retriever:
         """The question vector, with the same model and settings as ingestion."""
         return self.encoder.embed([question])[0]
 
-    def search(self, snapshot: Snapshot, question: str, query_vector: np.ndarray, top_k: int,
-               sources: Sequence[str] | None = None, mode: Mode = "hybrid") -> list[Hit]:
+    def search(
+        self,
+        snapshot: Snapshot,
+        question: str,
+        query_vector: np.ndarray,
+        top_k: int,
+        sources: Sequence[str] | None = None,
+        mode: Mode = "hybrid",
+    ) -> list[Hit]:
         """Top chunks for the question, near-duplicates collapsed."""
         cfg = self.config
         fetch = max(cfg.fetch, top_k * 4)
@@ -76,8 +83,9 @@ class Retriever:
                 break
         return hits
 
-    def _dense(self, snapshot: Snapshot, vector: np.ndarray, n: int,
-               sources: Sequence[str] | None) -> list[tuple[int, float]]:
+    def _dense(
+        self, snapshot: Snapshot, vector: np.ndarray, n: int, sources: Sequence[str] | None
+    ) -> list[tuple[int, float]]:
         found = self.store.dense_query(vector, n, sources)
         # Chunks the snapshot does not know belong to an ingest still in flight: ignore them.
         return [(snapshot.by_id[cid], sim) for cid, sim in found if cid in snapshot.by_id]

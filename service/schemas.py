@@ -78,7 +78,9 @@ class AskResponse(BaseModel):
     citations: list[Citation]
     passages: list[Passage]
     timings_ms: dict[str, float]
-    confidence: float | None = Field(default=None, description="probability the documents answer (extractive)")
+    confidence: float | None = Field(
+        default=None, description="probability the documents answer (extractive)"
+    )
     warning: str | None = None
     dropped_quotes: int | None = None
 

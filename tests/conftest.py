@@ -28,8 +28,12 @@ MODEL_CACHE = Path(os.environ.get("VERBATIM_TEST_MODEL_CACHE", REPO / "data" / "
 
 def make_settings(data_dir: Path, corpus_dir: Path = SEEDS, **overrides: object) -> Settings:
     """Settings for a test: its own data dir, the shared model cache, a fast index refresh."""
-    values: dict[str, object] = {"data_dir": data_dir, "corpus_dir": corpus_dir, "model_cache_dir": MODEL_CACHE,
-                                 "refresh_interval": 0.2}
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "corpus_dir": corpus_dir,
+        "model_cache_dir": MODEL_CACHE,
+        "refresh_interval": 0.2,
+    }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 
@@ -74,7 +78,9 @@ class LiveServer:
     def __init__(self, app: object, port: int | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:
@@ -116,7 +122,9 @@ class ChromaServer:
         env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
         self.proc = subprocess.Popen(
             [str(chroma), "run", "--path", str(self.path), "--host", "127.0.0.1", "--port", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -37,12 +37,16 @@ def check_offsets(data: dict, corpus: Path = SEEDS) -> None:
         # never cut mid-word
         assert c["start"] == 0 or not (text[c["start"] - 1].isalnum() and text[c["start"]].isalnum())
         assert c["end"] == len(text) or not (text[c["end"] - 1].isalnum() and text[c["end"]].isalnum())
-        assert any(p["chunk_id"] == c["chunk_id"] and p["start"] <= c["start"] and c["end"] <= p["end"]
-                   for p in data["passages"])
+        assert any(
+            p["chunk_id"] == c["chunk_id"] and p["start"] <= c["start"] and c["end"] <= p["end"]
+            for p in data["passages"]
+        )
 
 
 def test_answers_quote_the_documents_verbatim(live: LiveServer) -> None:
-    r = httpx.post(f"{live.url}/ask", json={"question": "How many tons of wheat arrived in Armenia from Kazakhstan?"})
+    r = httpx.post(
+        f"{live.url}/ask", json={"question": "How many tons of wheat arrived in Armenia from Kazakhstan?"}
+    )
     assert r.status_code == 200
     data = r.json()
     assert not data["abstained"] and data["backend"] == "extractive"
@@ -64,14 +68,18 @@ def test_offset_invariant_over_every_eval_question(live: LiveServer) -> None:
 
 
 def test_abstention_keeps_closest_passages(live: LiveServer) -> None:
-    data = httpx.post(f"{live.url}/ask", json={"question": "What is the boiling point of mercury in Kelvin?"}).json()
+    data = httpx.post(
+        f"{live.url}/ask", json={"question": "What is the boiling point of mercury in Kelvin?"}
+    ).json()
     assert data["abstained"] and data["citations"] == [] and data["passages"]
     assert "do not say" in data["answer"]
 
 
 def test_search_sources_filter_and_documents(live: LiveServer) -> None:
     source = "001_9cfcfe3f674856fa.txt"
-    r = httpx.post(f"{live.url}/search", json={"query": "transit restrictions", "top_k": 3, "sources": [source]})
+    r = httpx.post(
+        f"{live.url}/search", json={"query": "transit restrictions", "top_k": 3, "sources": [source]}
+    )
     results = r.json()["results"]
     assert 1 <= len(results) <= 3 and {p["source"] for p in results} == {source}
     spans = [(p["start"], p["end"]) for p in results]
@@ -83,9 +91,18 @@ def test_search_sources_filter_and_documents(live: LiveServer) -> None:
 
 
 BAD_REQUESTS = [
-    ("/ask", {"content": "{not json", "headers": {"content-type": "application/json"}}, 400, "malformed JSON"),
-    ("/ask", {"content": "question=hi", "headers": {"content-type": "application/x-www-form-urlencoded"}}, 415,
-     "JSON"),
+    (
+        "/ask",
+        {"content": "{not json", "headers": {"content-type": "application/json"}},
+        400,
+        "malformed JSON",
+    ),
+    (
+        "/ask",
+        {"content": "question=hi", "headers": {"content-type": "application/x-www-form-urlencoded"}},
+        415,
+        "JSON",
+    ),
     ("/ask", {"json": {}}, 422, "question"),
     ("/ask", {"json": {"question": ""}}, 422, "empty"),
     ("/ask", {"json": {"question": "   \n\t"}}, 422, "empty"),
@@ -106,15 +123,26 @@ BAD_REQUESTS = [
 
 
 @pytest.mark.parametrize(("path", "kwargs", "status", "message"), BAD_REQUESTS)
-def test_bad_requests_get_clear_4xx(live: LiveServer, path: str, kwargs: dict, status: int, message: str) -> None:
+def test_bad_requests_get_clear_4xx(
+    live: LiveServer, path: str, kwargs: dict, status: int, message: str
+) -> None:
     r = httpx.post(f"{live.url}{path}", **kwargs)
     assert r.status_code == status, r.text
     detail = r.json()["detail"]
     assert isinstance(detail, str) and message.lower() in detail.lower()
 
 
-@pytest.mark.parametrize("path", ["../../etc/passwd", "..%2F..%2Fetc%2Fpasswd", "/etc/passwd", "nope.txt",
-                                  "000_471aab2a35820a5e.txt?start=5&end=2", "000_471aab2a35820a5e.txt?end=999999"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../../etc/passwd",
+        "..%2F..%2Fetc%2Fpasswd",
+        "/etc/passwd",
+        "nope.txt",
+        "000_471aab2a35820a5e.txt?start=5&end=2",
+        "000_471aab2a35820a5e.txt?end=999999",
+    ],
+)
 def test_documents_cannot_escape_and_bad_spans_are_4xx(live: LiveServer, path: str) -> None:
     r = httpx.get(f"{live.url}/documents/{path}")
     assert 400 <= r.status_code < 500 and "root:" not in r.text
@@ -166,20 +194,43 @@ def test_cli_ingest_hands_off_to_the_running_server_and_ask_prints(tmp_path: Pat
     from verbatim.handoff import registered
 
     settings = make_settings(tmp_path / "data", corpus)
-    env = {**os.environ, "VERBATIM_DATA_DIR": str(settings.data_dir), "VERBATIM_CORPUS_DIR": str(corpus),
-           "VERBATIM_MODEL_CACHE_DIR": str(settings.models_dir)}
+    env = {
+        **os.environ,
+        "VERBATIM_DATA_DIR": str(settings.data_dir),
+        "VERBATIM_CORPUS_DIR": str(corpus),
+        "VERBATIM_MODEL_CACHE_DIR": str(settings.models_dir),
+    }
     with LiveServer(create_app(settings)) as server, registered(settings, "127.0.0.1", server.port):
         server.wait_ready()
-        (corpus / "new.md").write_text("# Ferry News\n\nThe Caspian ferry Zarya carried 412 trucks in March.\n",
-                                       encoding="utf-8")
-        out = subprocess.run([sys.executable, "-m", "verbatim.cli", "ingest"], cwd=REPO, env=env,
-                             capture_output=True, text=True, timeout=300)
+        (corpus / "new.md").write_text(
+            "# Ferry News\n\nThe Caspian ferry Zarya carried 412 trucks in March.\n", encoding="utf-8"
+        )
+        out = subprocess.run(
+            [sys.executable, "-m", "verbatim.cli", "ingest"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert out.returncode == 0, out.stderr
         assert "ingesting through it" in out.stderr and "1 indexed" in out.stdout
-        answer = subprocess.run([sys.executable, "-m", "verbatim.cli", "ask", "How many trucks did the ferry Zarya carry?"],
-                                cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        answer = subprocess.run(
+            [sys.executable, "-m", "verbatim.cli", "ask", "How many trucks did the ferry Zarya carry?"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert answer.returncode == 0 and "412 trucks" in answer.stdout and "new.md" in answer.stdout
         assert "\033[" not in answer.stdout  # a pipe gets plain text
-        as_json = subprocess.run([sys.executable, "-m", "verbatim.cli", "ask", "--json", "Zarya trucks?"],
-                                 cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        as_json = subprocess.run(
+            [sys.executable, "-m", "verbatim.cli", "ask", "--json", "Zarya trucks?"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert json.loads(as_json.stdout)["passages"]

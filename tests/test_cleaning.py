@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,10 @@ from ingest.reader import PathOutsideRoot, ReadProblem, discover, load, read_tex
 from ingest.segmenter import segment
 from tests.conftest import SEEDS
 
-BODY = ("The committee met on Tuesday to discuss the new budget for the coming year. "
-        "Members agreed that spending on roads would rise by ten percent. ")
+BODY = (
+    "The committee met on Tuesday to discuss the new budget for the coming year. "
+    "Members agreed that spending on roads would rise by ten percent. "
+)
 
 
 def dropped_texts(text: str, reason: str) -> list[str]:
@@ -68,7 +71,9 @@ def test_lines_repeated_many_times_are_dropped() -> None:
 
 
 def test_second_copy_of_the_article_is_dropped_but_the_first_kept() -> None:
-    article = "A Title For The Story\n" + BODY + "\nAnother paragraph with enough words to count as content.\n"
+    article = (
+        "A Title For The Story\n" + BODY + "\nAnother paragraph with enough words to count as content.\n"
+    )
     text = article + "Tag: Things\n" + article
     result = clean(text)
     dup = [text[d.start : d.end] for d in result.dropped if d.reason == cleaner.DUPLICATE]
@@ -78,9 +83,11 @@ def test_second_copy_of_the_article_is_dropped_but_the_first_kept() -> None:
 
 
 def test_navigation_and_newsletter_runs_and_footer_are_dropped() -> None:
-    text = (BODY + "\n\nVisit also\n\nsiteone\n\nPartner\n\nthird-link\n\n"
-            "The Daily Example is a weekly publication of the Example Institute, bringing news to readers.\n\n"
-            "Newsletter\n\nSign up for our latest news and events.\n\nNewsletter\n")
+    text = (
+        BODY + "\n\nVisit also\n\nsiteone\n\nPartner\n\nthird-link\n\n"
+        "The Daily Example is a weekly publication of the Example Institute, bringing news to readers.\n\n"
+        "Newsletter\n\nSign up for our latest news and events.\n\nNewsletter\n"
+    )
     result = clean(text)
     reasons = {text[d.start : d.end]: d.reason for d in result.dropped}
     assert reasons["Visit also"] == reasons["siteone"] == reasons["third-link"] == cleaner.NAVIGATION
@@ -95,17 +102,24 @@ def test_short_lines_that_are_not_a_run_are_kept() -> None:
 
 
 def test_anti_spam_placeholder_is_cut_out_of_the_bio_line() -> None:
-    text = ("AUTHOR'S BIO: Jane Doe is a fellow at the Institute. She can be reached at  This email address is "
-            "being protected from spambots. You need JavaScript enabled to view it. .\n")
+    text = (
+        "AUTHOR'S BIO: Jane Doe is a fellow at the Institute. She can be reached at  This email address is "
+        "being protected from spambots. You need JavaScript enabled to view it. .\n"
+    )
     result = clean(text)
     assert [d.reason for d in result.dropped] == [cleaner.ANTI_SPAM]
     assert "Jane Doe is a fellow" in kept_text(text) and "spambots" not in kept_text(text)
 
 
-@pytest.mark.parametrize("line", [
-    "Train, Kazakhstan © somebody/Shutterstock", "Credit: Wikimedia Commons", "Photo: Reuters",
-    "View towards the river from the bridge; image: Agency",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Train, Kazakhstan © somebody/Shutterstock",
+        "Credit: Wikimedia Commons",
+        "Photo: Reuters",
+        "View towards the river from the bridge; image: Agency",
+    ],
+)
 def test_photo_credits_and_captions_are_dropped(line: str) -> None:
     text = f"Story Title\n{line}\n{BODY}\n"
     assert dropped_texts(text, cleaner.PHOTO_CREDIT) == [line]
@@ -126,20 +140,33 @@ def test_bylines_split_a_page_into_articles_with_authors() -> None:
     articles = segment(clean(text))
     assert [a.author for a in articles] == ["Ann Lee", "Bo Chen", "Cy Diaz"]
     assert articles[0].title == "Story 0 opens with a sentence"  # no heading: the lead sentence
-    assert all(a.start < a.end <= b.start for a, b in zip(articles, articles[1:], strict=False))
+    assert all(a.start < a.end <= b.start for a, b in itertools.pairwise(articles))
 
 
 def test_a_listing_of_teasers_becomes_one_article_per_heading() -> None:
-    text = "12 March 2024\n\n" + "\n\n".join(
-        f"Teaser Heading Number {n}\n\n{BODY}Extra {n}." for n in range(4)) + "\n"
+    text = (
+        "12 March 2024\n\n"
+        + "\n\n".join(f"Teaser Heading Number {n}\n\n{BODY}Extra {n}." for n in range(4))
+        + "\n"
+    )
     articles = segment(clean(text))
     assert [a.title for a in articles] == [f"Teaser Heading Number {n}" for n in range(4)]
     assert {a.date for a in articles} == {"12 March 2024"}
 
 
 def test_subheadings_with_several_paragraphs_stay_in_one_article() -> None:
-    text = "Main Title Of The Piece\n" + BODY + "\n" + BODY.replace("roads", "parks") + "\n" + "\n".join(
-        f"Section {n}\n{BODY.replace('ten', str(n))}\n{BODY.replace('Tuesday', f'day {n}')}" for n in range(3)) + "\n"
+    text = (
+        "Main Title Of The Piece\n"
+        + BODY
+        + "\n"
+        + BODY.replace("roads", "parks")
+        + "\n"
+        + "\n".join(
+            f"Section {n}\n{BODY.replace('ten', str(n))}\n{BODY.replace('Tuesday', f'day {n}')}"
+            for n in range(3)
+        )
+        + "\n"
+    )
     articles = segment(clean(text))
     assert len(articles) == 1 and articles[0].title == "Main Title Of The Piece"
 
@@ -164,8 +191,12 @@ def test_seed_debris_is_dropped_and_bios_kept() -> None:
 def test_seed_articles() -> None:
     counts = {p.name[:3]: segment(clean(read_text_exact(p))) for p in sorted(SEEDS.glob("*.txt"))}
     assert [len(v) for v in counts.values()] == [1, 1, 4, 6, 1]
-    assert [a.author for a in counts["002"]] == ["Eduard Abrahamyan", "Emil Avdaliani", "Vali Kaleji",
-                                                 "Nargiza Umarova"]
+    assert [a.author for a in counts["002"]] == [
+        "Eduard Abrahamyan",
+        "Emil Avdaliani",
+        "Vali Kaleji",
+        "Nargiza Umarova",
+    ]
     assert counts["003"][1].title == "Kazakhstan Backs Trump’s Gaza Peace Initiative"
     assert counts["004"][0].author == "Robert M. Cutler"
     assert counts["001"][0].title.startswith("Aliyev, Tokayev Pledge Deeper Cooperation")
@@ -204,8 +235,10 @@ def test_long_paragraphs_are_split_at_sentences_with_overlap(encoder: Encoder) -
     sentences = [f"Sentence number {n} talks about the budget of city {n} in detail." for n in range(60)]
     text = "Long Title\n" + " ".join(sentences) + "\n"
     cleaned = clean(text)
-    chunks = Chunker(encoder.count_tokens, encoder.max_seq_length, chunk_tokens=120).chunk(cleaned, segment(cleaned))
+    chunks = Chunker(encoder.count_tokens, encoder.max_seq_length, chunk_tokens=120).chunk(
+        cleaned, segment(cleaned)
+    )
     assert len(chunks) > 3
     body = [c for c in chunks if "Sentence" in c.text]
     assert all(c.text.rstrip().endswith(".") for c in body[:-1])  # cut at sentence ends
-    assert any(a.end > b.start for a, b in zip(body, body[1:], strict=False))  # overlap
+    assert any(a.end > b.start for a, b in itertools.pairwise(body))  # overlap

@@ -33,8 +33,9 @@ def assert_index_consistent(store: IndexStore, corpus: Path) -> int:
     return len(chunks)
 
 
-def test_reingest_embeds_nothing_changed_file_alone_removed_file_gone(tmp_path: Path, corpus: Path,
-                                                                       encoder: Encoder) -> None:
+def test_reingest_embeds_nothing_changed_file_alone_removed_file_gone(
+    tmp_path: Path, corpus: Path, encoder: Encoder
+) -> None:
     ing = ingestor(tmp_path, corpus, encoder)
     first = ing.run()
     assert first.indexed == 5 and first.articles == 13 and first.embedded_chunks == first.chunks > 50
@@ -45,8 +46,10 @@ def test_reingest_embeds_nothing_changed_file_alone_removed_file_gone(tmp_path: 
     version = again.index_version
 
     changed = corpus / "001_9cfcfe3f674856fa.txt"
-    changed.write_text(read_source(corpus, changed.name) + "\nA new closing paragraph about the ferry fleet.\n",
-                       encoding="utf-8")
+    changed.write_text(
+        read_source(corpus, changed.name) + "\nA new closing paragraph about the ferry fleet.\n",
+        encoding="utf-8",
+    )
     (corpus / "004_fb0761cbcaf37eb0.txt").unlink()
     third = ing.run()
     assert third.indexed == 1 and third.unchanged == 3 and third.removed == 1
@@ -57,25 +60,40 @@ def test_reingest_embeds_nothing_changed_file_alone_removed_file_gone(tmp_path: 
 
 
 def test_second_ingest_refuses_clearly_while_one_runs(tmp_path: Path) -> None:
-    with ingest_lock(tmp_path), pytest.raises(IngestBusy, match="another ingest is running"):
-        with ingest_lock(tmp_path, wait=0.3):
-            pass
+    with (
+        ingest_lock(tmp_path),
+        pytest.raises(IngestBusy, match="another ingest is running"),
+        ingest_lock(tmp_path, wait=0.3),
+    ):
+        pass
     with ingest_lock(tmp_path):  # released: the next one proceeds
         pass
 
 
-def test_ingest_killed_midway_leaves_previous_index_and_next_run_completes(tmp_path: Path, corpus: Path,
-                                                                         encoder: Encoder) -> None:
+def test_ingest_killed_midway_leaves_previous_index_and_next_run_completes(
+    tmp_path: Path, corpus: Path, encoder: Encoder
+) -> None:
     ing = ingestor(tmp_path, corpus, encoder)
     ing.run()
     before = assert_index_consistent(ing.store, corpus)
     # Make every document change, then kill an ingest while it writes.
     for path in corpus.glob("*.txt"):
-        path.write_text(read_source(corpus, path.name) + "\nEdited after the first ingest.\n", encoding="utf-8")
-    env = {**os.environ, "VERBATIM_DATA_DIR": str(tmp_path / "data"), "VERBATIM_CORPUS_DIR": str(corpus),
-           "VERBATIM_MODEL_CACHE_DIR": str(ing.settings.models_dir)}
-    proc = subprocess.Popen([sys.executable, "-m", "verbatim.cli", "ingest"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        path.write_text(
+            read_source(corpus, path.name) + "\nEdited after the first ingest.\n", encoding="utf-8"
+        )
+    env = {
+        **os.environ,
+        "VERBATIM_DATA_DIR": str(tmp_path / "data"),
+        "VERBATIM_CORPUS_DIR": str(corpus),
+        "VERBATIM_MODEL_CACHE_DIR": str(ing.settings.models_dir),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "verbatim.cli", "ingest"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     assert proc.stdout is not None
     for line in proc.stdout:  # wait until it is writing, then kill it hard
         if b"ingest 1/" in line or b"ingest 2/" in line:
@@ -107,8 +125,9 @@ def _snapshot_corpus(corpus: Path, store: IndexStore) -> Path:
 
 
 @pytest.mark.slow
-def test_ingest_and_search_against_a_chroma_server(tmp_path: Path, corpus: Path, encoder: Encoder,
-                                                    chroma_server: ChromaServer) -> None:
+def test_ingest_and_search_against_a_chroma_server(
+    tmp_path: Path, corpus: Path, encoder: Encoder, chroma_server: ChromaServer
+) -> None:
     ing = ingestor(tmp_path, corpus, encoder, chroma_url=chroma_server.url)
     report = ing.run()
     assert report.indexed == 5 and not (tmp_path / "data" / "chroma").exists()

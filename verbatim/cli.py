@@ -38,8 +38,12 @@ def _ingest_via_server(url: str, args: argparse.Namespace) -> dict[str, Any] | N
 
     print(f"verbatim ingest: a server owns this data dir ({url}); ingesting through it", file=sys.stderr)
     paths = [str(Path(p).resolve()) for p in args.paths] or None
-    response = httpx.post(f"{url}/admin/ingest", json={"paths": paths, "dry_run": args.dry_run},
-                          headers=auth_headers(get_settings()), timeout=None)
+    response = httpx.post(
+        f"{url}/admin/ingest",
+        json={"paths": paths, "dry_run": args.dry_run},
+        headers=auth_headers(get_settings()),
+        timeout=None,
+    )
     if response.status_code != 200:
         print(f"verbatim ingest: {response.json().get('detail', response.text)}", file=sys.stderr)
         return None
@@ -69,22 +73,31 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             print(f"verbatim ingest: {problem}", file=sys.stderr)
             return 2
         try:
-            report = run_ingest(settings, [Path(p) for p in args.paths] or None, dry_run=args.dry_run,
-                                wait=args.wait, progress=_progress_printer())
+            report = run_ingest(
+                settings,
+                [Path(p) for p in args.paths] or None,
+                dry_run=args.dry_run,
+                wait=args.wait,
+                progress=_progress_printer(),
+            )
         except (IngestBusy, PathOutsideRoot, FileNotFoundError, IndexUnavailable) as exc:
             print(f"verbatim ingest: {exc}", file=sys.stderr)
             return 2
         except OSError as exc:  # permissions or a full disk mid-way: a sentence, not a traceback
-            print(f"verbatim ingest: cannot write the index: {exc.strerror or exc} ({exc.filename or ''})",
-                  file=sys.stderr)
+            print(
+                f"verbatim ingest: cannot write the index: {exc.strerror or exc} ({exc.filename or ''})",
+                file=sys.stderr,
+            )
             return 2
     if args.json:
         print(json.dumps(report.__dict__, indent=2, ensure_ascii=False))
     else:
         if args.dry_run:
             for doc in report.per_document:
-                print(f"{doc['source']}: {len(doc['articles'])} articles, {doc['chunks']} chunks, "  # type: ignore[arg-type]
-                      f"{doc['kept_chars']} chars kept, dropped {doc['dropped_chars']}")
+                print(
+                    f"{doc['source']}: {len(doc['articles'])} articles, {doc['chunks']} chunks, "  # type: ignore[arg-type]
+                    f"{doc['kept_chars']} chars kept, dropped {doc['dropped_chars']}"
+                )
                 for title in doc["articles"]:  # type: ignore[attr-defined]
                     print(f"    - {title}")
         print(report.summary())
@@ -106,13 +119,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.workers > 1 and not settings.chroma_url:
-        print("verbatim serve: several workers need a Chroma server (VERBATIM_CHROMA_URL): an embedded "
-              "store must have one owner", file=sys.stderr)
+        print(
+            "verbatim serve: several workers need a Chroma server (VERBATIM_CHROMA_URL): an embedded "
+            "store must have one owner",
+            file=sys.stderr,
+        )
         return 2
     with registered(settings, args.host, args.port):
         if args.workers > 1:
-            uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port,
-                        workers=args.workers, log_level="warning")
+            uvicorn.run(
+                "service.app:create_app",
+                factory=True,
+                host=args.host,
+                port=args.port,
+                workers=args.workers,
+                log_level="warning",
+            )
         else:
             from service.app import create_app
 
@@ -135,8 +157,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
         import httpx
 
         try:
-            response = httpx.post(f"{url.rstrip('/')}/ask", json=payload, headers=auth_headers(settings),
-                                  timeout=120)
+            response = httpx.post(
+                f"{url.rstrip('/')}/ask", json=payload, headers=auth_headers(settings), timeout=120
+            )
         except httpx.HTTPError as exc:
             print(f"verbatim ask: cannot reach {url}: {exc}", file=sys.stderr)
             return 3
@@ -200,8 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = sub.add_parser("ingest", help="index files or folders (default: the corpus dir)")
     ingest.add_argument("paths", nargs="*", help="files or folders inside VERBATIM_CORPUS_DIR")
-    ingest.add_argument("--dry-run", action="store_true", help="show documents, articles and spans; embed nothing")
-    ingest.add_argument("--wait", type=float, default=0.0, help="seconds to wait for another ingest to finish")
+    ingest.add_argument(
+        "--dry-run", action="store_true", help="show documents, articles and spans; embed nothing"
+    )
+    ingest.add_argument(
+        "--wait", type=float, default=0.0, help="seconds to wait for another ingest to finish"
+    )
     ingest.add_argument("--json", action="store_true", help="print the report as JSON")
     ingest.set_defaults(func=cmd_ingest)
 
@@ -217,7 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--top-k", type=int, default=5)
     ask.add_argument("--source", action="append", dest="sources", help="restrict to a source (repeatable)")
     ask.add_argument("--backend", choices=["extractive", "llm"])
-    ask.add_argument("--url", help="ask a running server (default: the one on this data dir, else in-process)")
+    ask.add_argument(
+        "--url", help="ask a running server (default: the one on this data dir, else in-process)"
+    )
     ask.set_defaults(func=cmd_ask)
 
     evaluate = sub.add_parser("eval", help="run the eval suite (see `verbatim eval --help`)", add_help=False)

@@ -9,8 +9,11 @@ from pathlib import Path
 from verbatim.settings import Settings
 
 _REASONS = {
-    errno.EROFS: "read-only file system", errno.ENOSPC: "no space left on device",
-    errno.EDQUOT: "disk quota exceeded", errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+    errno.EROFS: "read-only file system",
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
 }
 
 
@@ -27,6 +30,8 @@ def data_dir_problem(settings: Settings) -> str | None:
                     pass
     except OSError as exc:
         reason = _REASONS.get(exc.errno or 0, exc.strerror or str(exc))
-        return (f"the data dir {path} is not writable ({reason}: {current}); make it writable or point "
-                "VERBATIM_DATA_DIR at a writable folder")
+        return (
+            f"the data dir {path} is not writable ({reason}: {current}); make it writable or point "
+            "VERBATIM_DATA_DIR at a writable folder"
+        )
     return None

@@ -21,14 +21,19 @@ class Settings(BaseSettings):
     """Every knob of Verbatim; `VERBATIM_*` environment variables unless named otherwise."""
 
     model_config = SettingsConfigDict(
-        env_prefix="VERBATIM_", extra="ignore", populate_by_name=True, env_ignore_empty=True  # "" = unset
+        env_prefix="VERBATIM_",
+        extra="ignore",
+        populate_by_name=True,
+        env_ignore_empty=True,  # "" = unset
     )
 
     data_dir: Path = Path("./data")
     corpus_dir: Path = Path("./seeds")
     chroma_url: str | None = None
     collection: str = "verbatim"
-    embed_model: str | None = Field(default=None, description="sentence-transformers model path; unset = packaged")
+    embed_model: str | None = Field(
+        default=None, description="sentence-transformers model path; unset = packaged"
+    )
     embed_runtime: Literal["onnx", "torch"] = "onnx"
     model_cache_dir: Path | None = None
 
