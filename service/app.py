@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -224,7 +224,7 @@ def create_app(
             status="ready", chunks=snap.chunk_count, index_version=snap.version, documents=len(snap.documents)
         )
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     def prometheus() -> Response:
         """Prometheus text format."""
         snap = engine.snapshots.current

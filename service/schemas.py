@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
 
 MAX_QUESTION_CHARS = 2000
 
@@ -18,13 +27,21 @@ def _trimmed_question(value: str) -> str:
     return value
 
 
+def _integral(value: object) -> object:
+    """JSON Schema counts 5.0 as an integer: take it as 5 (strings, booleans and fractions stay errors)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+TopK = Annotated[StrictInt, BeforeValidator(_integral)]
+
+
 class AskRequest(BaseModel):
     """A question; `sources` restricts retrieval to some files; `backend` picks extractive or the model."""
 
     model_config = ConfigDict(extra="forbid")
 
     question: StrictStr = Field(description="1–2000 characters after trimming")
-    top_k: StrictInt = Field(default=5, ge=1, le=20)
+    top_k: TopK = Field(default=5, ge=1, le=20)
     sources: list[StrictStr] | None = Field(default=None, max_length=1000)
     backend: Literal["extractive", "llm"] | None = None
     stream: StrictBool = False
@@ -38,7 +55,7 @@ class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     query: StrictStr = Field(description="1–2000 characters after trimming")
-    top_k: StrictInt = Field(default=5, ge=1, le=20)
+    top_k: TopK = Field(default=5, ge=1, le=20)
     sources: list[StrictStr] | None = Field(default=None, max_length=1000)
 
     _check_query = field_validator("query")(_trimmed_question)
