@@ -232,7 +232,7 @@ def create_app(
             metrics.observe_snapshot(snap)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/admin/ingest", tags=["ops"], responses={409: {}, 415: {}, 422: {}})
+    @app.post("/admin/ingest", tags=["ops"], responses={400: {}, 409: {}, 415: {}, 422: {}, 503: {}})
     async def admin_ingest(body: IngestRequest) -> dict[str, Any]:
         """Ingest through the running server (the CLI hands work here so one process owns the store)."""
         paths = [_inside_corpus(settings.corpus_dir, p) for p in body.paths] if body.paths else None
