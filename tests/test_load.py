@@ -136,6 +136,11 @@ def test_mixed_load_at_concurrency_16_while_a_changed_file_is_reingested(tmp_pat
             answer = httpx.post(f"{api.url}/ask", headers=AUTH, timeout=60, json=question).json()
             assert CHANGED in {c["source"] for c in answer["citations"]} and "48,250" in answer["answer"]
             after = api.wait_ready(headers=AUTH)
+            scrape = httpx.get(f"{api.url}/metrics", headers=AUTH).text
+            rss = next(float(line.split()[1]) for line in scrape.splitlines()
+                       if line.startswith("process_resident_memory_bytes"))
+            figures["api_rss_mb"] = round(rss / 2**20)
+            figures["load_average_1m"] = round(os.getloadavg()[0], 1)
         # No lost or corrupted chunks: the invariant over every chunk, nothing orphaned.
         index = check_whole_index(make_settings(tmp_path / "check", corpus, chroma_url=chroma.url))
         assert index["served"] == index["stored"] == after["chunks"]
