@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -254,6 +255,12 @@ def create_app(
 
 
 def _inside_corpus(root: Path, raw: str) -> Path:
+    try:  # a NUL byte or an unencodable character is no file name: 422, not a crash deeper down
+        if "\x00" in raw:
+            raise ValueError("contains a NUL byte")
+        os.fsencode(raw)
+    except (ValueError, UnicodeError) as exc:
+        raise BadRequest(f"invalid path {raw[:100]!r}: {exc}", 422) from exc
     path = Path(raw)
     return path if path.is_absolute() else root / path
 

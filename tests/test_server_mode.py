@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ingest.store import IndexStore
 from tests._servers import ApiProcess, check_whole_index, clean_env, run_cli, unprivileged_prefix
 from tests.conftest import REPO, SEEDS, ChromaServer, make_settings, read_source
 
@@ -265,7 +266,7 @@ def test_ingest_sigkilled_mid_write_keeps_serving_the_previous_index(cluster: Cl
             time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)  # ...and kill it in the middle of writing
         proc.wait(timeout=30)
-        committed = [n for n in names if n in set(json_manifest(api))]
+        committed = [n for n in names if n in IndexStore(settings).manifest()]  # committed, not yet served
 
         # The API never noticed: same version, still answering, every chunk it serves still exact.
         still = api.wait_ready(timeout=10, headers=AUTH)
@@ -274,6 +275,9 @@ def test_ingest_sigkilled_mid_write_keeps_serving_the_previous_index(cluster: Cl
                          headers=AUTH, timeout=60)
         assert ask.status_code == 200 and not ask.json()["abstained"]
         check_answer_offsets(ask.json(), cluster.corpus)
+        listed = httpx.get(f"{api.url}/documents", headers=AUTH).json()["documents"]
+        served_sources = {d["source"] for d in listed}
+        assert not served_sources & set(names)  # still the previous version: none of the new documents
         after_kill = check_whole_index(settings)
         assert len(committed) < len(names)
 
@@ -299,11 +303,6 @@ def test_ingest_sigkilled_mid_write_keeps_serving_the_previous_index(cluster: Cl
                               "orphans_after_kill": after_kill["stored"] - after_kill["served"],
                               "served_final": final["served"], "version_before": ready["index_version"],
                               "version_after": summary["index_version"]})
-
-
-def json_manifest(api: ApiProcess) -> list[str]:
-    docs = httpx.get(f"{api.url}/documents", headers=AUTH, timeout=30).json()["documents"]
-    return [d["source"] for d in docs]
 
 
 # -- read-only data dir -------------------------------------------------------------------------------
