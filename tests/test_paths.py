@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,3 +156,11 @@ def test_a_hostile_symlink_added_later_is_ignored_by_a_folder_ingest(live: Live,
         assert set(engine.store.manifest()) == {"good.txt", "sub/nested.md"}
     finally:
         link.unlink()
+
+
+@pytest.mark.parametrize("raw", ["good\x00.txt", "\udb15bad.txt"])
+def test_admin_ingest_refuses_paths_that_are_no_file_names(live: Live, raw: str) -> None:
+    server, _ = live
+    body = json.dumps({"paths": [raw]}).encode()  # \udb15 stays an escape: valid JSON, no file name
+    r = httpx.post(f"{server.url}/admin/ingest", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "invalid path" in r.json()["detail"], r.text
