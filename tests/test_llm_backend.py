@@ -162,7 +162,7 @@ def test_plugins_load_from_entry_points(monkeypatch: pytest.MonkeyPatch, tmp_pat
     registry = BackendRegistry(settings)
     assert "echo" in registry.names() and "openai" in registry.names() and "broken" not in registry.names()
     assert not registry.llm_configured()  # no VERBATIM_LLM_URL, default backend openai
-    monkeypatch.setenv("VERBATIM_LLM_BACKEND", "echo")
+    registry = BackendRegistry(make_settings(tmp_path, llm_backend="echo"))
     assert registry.llm_configured()
     backend = registry.get("echo")
     assert run(backend.answer("q", PASSAGES)).text == f"“{PASSAGES[0].text}” [1]"

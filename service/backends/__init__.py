@@ -23,7 +23,6 @@ exactly like a model's (service.verify), so a plugin cannot put words in the doc
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
@@ -53,8 +52,8 @@ BackendFactory = Callable[[Settings], Any]
 
 
 def llm_backend_name(settings: Settings) -> str:
-    """Which backend `"backend": "llm"` means: settings.llm_backend / VERBATIM_LLM_BACKEND, else `openai`."""
-    return str(getattr(settings, "llm_backend", None) or os.environ.get("VERBATIM_LLM_BACKEND") or "openai")
+    """Which backend `"backend": "llm"` means (VERBATIM_LLM_BACKEND, default `openai`)."""
+    return settings.llm_backend or "openai"
 
 
 def discover() -> dict[str, BackendFactory]:
