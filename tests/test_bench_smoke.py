@@ -55,7 +55,9 @@ def test_latency_benchmark_quick(tmp_path: Path, capsys: pytest.CaptureFixture[s
     for endpoint, concurrency in (("/healthz", "1"), ("/search", "1"), ("/ask", "1"), ("/search", "8"),
                                   ("/ask", "8")):
         requests, errors, rps, p50, p95, p99, _, cpu_ms = _row(out, endpoint, concurrency)
-        assert requests > 0 and errors == 0 and rps > 0 and 0 < p50 <= p95 <= p99 and cpu_ms >= 0
+        statuses = [p["statuses"] for p in json.loads(report_path.read_text())["phases"]]
+        assert requests > 0 and errors == 0, f"{endpoint} c={concurrency}: {statuses}\n{out}"
+        assert rps > 0 and 0 < p50 <= p95 <= p99 and cpu_ms >= 0
     ratio = re.search(r"/ask p50 / floor p50 = (\S+)", out)
     assert ratio and float(ratio.group(1)) > 0
     report = json.loads(report_path.read_text())
