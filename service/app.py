@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -88,12 +86,6 @@ class LoadShedder:
             self.inflight -= 1
 
 
-def _route_template(request: Request) -> str:
-    route = request.scope.get("route")
-    path = getattr(route, "path", None)
-    return re.sub(r"\{(\w+):\w+\}", r"{\1}", path) if path else "unmatched"
-
-
 def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
@@ -131,15 +123,6 @@ def create_app(
     app.state.engine = engine
     app.state.answering = answering
     app.state.settings = settings
-
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = _route_template(request)
-        metrics.REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        metrics.LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
-        return response
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -21,7 +21,6 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import SecretStr
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -44,7 +43,6 @@ _PATTERNS = (
 )
 _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 REQUEST_ID_KEY = "verbatim.request_id"  # scope keys of our own (scope["state"] may be shared)
-REACHED_KEY = "verbatim.reached_app"
 access_log = logging.getLogger("verbatim.access")
 QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})  # probes: access lines at debug level
 
@@ -179,21 +177,9 @@ def request_id_of(headers: Headers) -> str:
     return given if _SANE_ID.fullmatch(given) else uuid.uuid4().hex
 
 
-class ReachedApp:
-    """Innermost marker: the request got past every middleware that can refuse it."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope[REACHED_KEY] = True
-        await self.app(scope, receive, send)
-
-
 class RequestContext:
-    """Outermost middleware: request id, one JSON access line per request, and the request metrics of
-    requests refused before the app (401, 413, 429, 415, 503 shed); the app's own `observe` middleware
-    counts the rest, so every request is counted once, by route template and status."""
+    """Outermost middleware: request id, one JSON access line per request, and the request metrics
+    (count and latency by route template and status) of every request, refused ones included."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -207,7 +193,7 @@ class RequestContext:
         token = REQUEST_ID.set(request_id)
         started = time.perf_counter()
         status = 500
-        response_started = failed = False
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
@@ -220,7 +206,6 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            failed = True
             access_log.exception("unhandled error", extra={"path": scope["path"]})
             if response_started:
                 raise
@@ -230,9 +215,8 @@ class RequestContext:
         finally:
             elapsed = time.perf_counter() - started
             route = route_template(scope)
-            if failed or not scope.get(REACHED_KEY):
-                metrics.REQUESTS.labels(scope["method"], route, str(status)).inc()
-                metrics.LATENCY.labels(scope["method"], route).observe(elapsed)
+            metrics.REQUESTS.labels(scope["method"], route, str(status)).inc()
+            metrics.LATENCY.labels(scope["method"], route).observe(elapsed)
             client = scope.get(CLIENT_KEY) or (scope["client"][0] if scope.get("client") else None)
             quiet = route in QUIET_ROUTES and status < 400
             access_log.log(
@@ -247,4 +231,3 @@ def install_observability(app: FastAPI, settings: Settings) -> None:
     """JSON (or text) logs for the process and the request-context middleware, outermost."""
     configure_logging(settings)
     app.add_middleware(RequestContext)
-    app.user_middleware.append(Middleware(ReachedApp))  # innermost: inside the app's `observe`
