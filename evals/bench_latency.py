@@ -226,6 +226,26 @@ class Server:
         except (OSError, AssertionError, IndexError, ValueError):
             return float("nan")
 
+    def log_size(self) -> int:
+        return self.log.stat().st_size if self.log.exists() else 0
+
+    def server_side_ms(self, since: int, path: str) -> dict[str, list[float]]:
+        """Durations the server itself logged (JSON access lines with `status` and `duration_ms`, from its
+        outermost middleware) for `path` since byte `since` of its log, by status; empty if not logged."""
+        out: dict[str, list[float]] = {}
+        with open(self.log, "rb") as handle:
+            handle.seek(since)
+            for raw in handle:
+                if not raw.startswith(b"{") or b"duration_ms" not in raw:
+                    continue
+                try:
+                    line = json.loads(raw)
+                    if line.get("path") == path:
+                        out.setdefault(str(line["status"]), []).append(float(line["duration_ms"]))
+                except (ValueError, KeyError, TypeError):
+                    continue
+        return out
+
     def _tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
 
@@ -244,6 +264,7 @@ class Phase:
     statuses: Counter[str] = field(default_factory=Counter)
     retry_after: int = 0  # 503s that carried a Retry-After header
     server_cpu_s: float = float("nan")  # CPU the server process used during the phase
+    server_ms: dict[str, list[float]] = field(default_factory=dict)  # as the server logged them, by status
     ok_ms: list[float] = field(default_factory=list)
     shed_ms: list[float] = field(default_factory=list)
 
@@ -272,7 +293,7 @@ async def _request(client: httpx.AsyncClient, endpoint: str, question: str) -> h
 
 
 async def _drive(url: str, endpoint: str, questions: Sequence[str], concurrency: int, requests: int,
-                 seconds: float, warmup: int) -> Phase:
+                 seconds: float, warmup: int, polite: bool = False) -> Phase:
     phase = Phase(endpoint, concurrency)
     limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
@@ -299,8 +320,11 @@ async def _drive(url: str, endpoint: str, questions: Sequence[str], concurrency:
                     phase.ok_ms.append(elapsed)
                 elif status == "503":
                     phase.shed_ms.append(elapsed)
-                    if response is not None and response.headers.get("retry-after"):
+                    retry_after = response.headers.get("retry-after") if response is not None else None
+                    if retry_after:
                         phase.retry_after += 1
+                    if polite:  # a well-behaved client waits as told (at most a second here)
+                        await asyncio.sleep(min(float(retry_after), 1.0) if _number(retry_after) else 1.0)
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -309,12 +333,21 @@ async def _drive(url: str, endpoint: str, questions: Sequence[str], concurrency:
     return phase
 
 
+def _number(text: str | None) -> bool:
+    try:
+        return text is not None and float(text) >= 0
+    except ValueError:
+        return False
+
+
 def drive(url: str, endpoint: str, questions: Sequence[str], concurrency: int, requests: int,
-          seconds: float, warmup: int | None = None, server: Server | None = None) -> Phase:
-    """`requests` POSTs (or `seconds`, whichever ends first) from `concurrency` clients."""
+          seconds: float, warmup: int | None = None, server: Server | None = None,
+          polite: bool = False) -> Phase:
+    """`requests` POSTs (or `seconds`, whichever ends first) from `concurrency` clients; `polite`
+    clients wait Retry-After after a 503, the others retry at once."""
     warm = max(4, 2 * concurrency) if warmup is None else warmup
     before = server.cpu_seconds() if server else float("nan")
-    phase = asyncio.run(_drive(url, endpoint, questions, concurrency, requests, seconds, warm))
+    phase = asyncio.run(_drive(url, endpoint, questions, concurrency, requests, seconds, warm, polite))
     if server:  # includes the warm-up requests: a slight overestimate
         phase.server_cpu_s = (server.cpu_seconds() - before) * phase.requests / (phase.requests + warm)
     return phase
@@ -382,9 +415,13 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
           f"{args.overload_inflight}", file=sys.stderr, flush=True)
     with Server(work / "overload", corpus, args.runtime, cache, work / "overload.log",
                 max_inflight=args.overload_inflight) as server:
-        probe = drive(server.url, "/ask", questions, args.overload_concurrency, args.overload_requests,
-                      args.seconds, warmup=4)
-    report = _report(args, floor, ingest, phases, probe, startup, load_before)
+        probes: dict[bool, Phase] = {}
+        for polite in (False, True):
+            since = server.log_size()
+            probes[polite] = drive(server.url, "/ask", questions, args.overload_concurrency,
+                                   args.overload_requests, args.seconds, warmup=4, polite=polite)
+            probes[polite].server_ms = server.server_side_ms(since, "/ask")
+    report = _report(args, floor, ingest, phases, probes, startup, load_before)
     path = write_report(args.json, report)
     print(render(report))
     if args.profile:
@@ -394,23 +431,16 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
 
 
 def _report(args: argparse.Namespace, floor: dict[str, Any], ingest: dict[str, Any], phases: list[Phase],
-            probe: Phase, startup: float, load_before: list[float]) -> dict[str, Any]:
+            probes: dict[bool, Phase], startup: float, load_before: list[float]) -> dict[str, Any]:
     results = [p.summary() for p in phases]
     ask1 = next(r for r in results if r["endpoint"] == "/ask" and r["concurrency"] == 1)
     askc = next(r for r in results if r["endpoint"] == "/ask" and r["concurrency"] == args.concurrency)
     ratio = ask1["p50"] / floor["floor_ms"]["p50"]
-    overload = {
-        **probe.summary(), "max_inflight": args.overload_inflight, "shed": probe.statuses.get("503", 0),
-        "accepted": probe.statuses.get("200", 0), "shed_with_retry_after": probe.retry_after,
-        "accepted_ms": {**percentiles(probe.ok_ms), "max": max(probe.ok_ms, default=float("nan"))},
-        "shed_ms": percentiles(probe.shed_ms),
-        "other_errors": sum(n for s, n in probe.statuses.items() if s not in ("200", "503")),
-        "other_statuses": sum(n for s, n in probe.statuses.items()
-                              if s.isdigit() and s not in ("200", "503")),
-    }
+    overload = {("polite" if polite else "hammer"): _overload(probe, args.overload_inflight)
+                for polite, probe in probes.items()}
     # Transport errors (a keep-alive connection closed under the client) are reported, not a failure to shed.
-    sheds = (overload["shed"] > 0 and overload["shed_with_retry_after"] == overload["shed"]
-             and overload["other_statuses"] == 0)
+    sheds = all(o["shed"] > 0 and o["shed_with_retry_after"] == o["shed"] and o["other_statuses"] == 0
+                for o in overload.values())
     c = args.concurrency
 
     def goal(text: str, value: float, met: bool) -> dict[str, Any]:
@@ -430,6 +460,20 @@ def _report(args: argparse.Namespace, floor: dict[str, Any], ingest: dict[str, A
             "server_startup_s": startup, "floor": floor_out, "phases": results,
             "ask_p50_over_floor_p50": ratio, "overload": overload, "goals": goals,
             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
+
+
+def _overload(probe: Phase, max_inflight: int) -> dict[str, Any]:
+    return {
+        **probe.summary(), "max_inflight": max_inflight, "shed": probe.statuses.get("503", 0),
+        "accepted": probe.statuses.get("200", 0), "shed_with_retry_after": probe.retry_after,
+        "accepted_ms": {**percentiles(probe.ok_ms), "max": max(probe.ok_ms, default=float("nan"))},
+        "shed_ms": percentiles(probe.shed_ms),
+        "server_side_ms": {status: {**percentiles(v), "max": max(v)}
+                           for status, v in probe.server_ms.items()},
+        "other_errors": sum(n for s, n in probe.statuses.items() if s not in ("200", "503")),
+        "other_statuses": sum(n for s, n in probe.statuses.items()
+                              if s.isdigit() and s not in ("200", "503")),
+    }
 
 
 def render(report: dict[str, Any]) -> str:
@@ -458,15 +502,26 @@ def render(report: dict[str, Any]) -> str:
              p["p99"], p["max"], p["server_cpu_ms_per_request"]] for p in report["phases"]]
     out += [table(headers, rows), ""]
     out.append(f"/ask p50 / floor p50 = {report['ask_p50_over_floor_p50']:.2f}")
-    o = report["overload"]
-    ok, shed = o["accepted_ms"], o["shed_ms"]
-    out.append(
-        f"overload: /ask at concurrency {o['concurrency']} against max_inflight {o['max_inflight']}: "
-        f"{o['requests']} requests in {o['seconds']:.1f} s, {o['accepted']} answered 200, "
-        f"{o['shed']} shed with 503 ({o['shed_with_retry_after']} with Retry-After), "
-        f"{o['other_errors']} other errors ({o['statuses']}); accepted p50 {ok['p50']:.1f} / "
-        f"p99 {ok['p99']:.1f} / max {ok['max']:.1f} ms; shed p50 {shed['p50']:.1f} ms"
-    )
+    for kind, o in report["overload"].items():
+        ok, shed = o["accepted_ms"], o["shed_ms"]
+        clients = "clients retry at once" if kind == "hammer" else "clients wait Retry-After"
+        out.append(
+            f"overload ({clients}): /ask at concurrency {o['concurrency']} against max_inflight "
+            f"{o['max_inflight']}: {o['requests']} requests in {o['seconds']:.1f} s, "
+            f"{o['accepted']} answered 200, {o['shed']} shed with 503 "
+            f"({o['shed_with_retry_after']} with Retry-After), "
+            f"{o['other_errors']} other errors; accepted p50 {ok['p50']:.1f} / p99 {ok['p99']:.1f} / "
+            f"max {ok['max']:.1f} ms; 503 p50 {shed['p50']:.1f} ms"
+        )
+        logged = o["server_side_ms"]
+        if logged.get("200") and logged.get("503"):
+            ok, shed = logged["200"], logged["503"]
+            out.append(
+                f"  as the server logged them (from its outermost middleware): 200 p50 {ok['p50']:.1f} / "
+                f"p99 {ok['p99']:.1f} / max {ok['max']:.1f} ms; 503 p50 {shed['p50']:.2f} / p99 "
+                f"{shed['p99']:.2f} ms (the rest of the client's wait is before the app: connections queued "
+                "in the kernel and the event loop)"
+            )
     for name, g in report["goals"].items():
         out.append(f"goal {name} {g['goal']}: {g['value']:.3f} {'MET' if g['met'] else 'MISSED'}")
     return "\n".join(out)
