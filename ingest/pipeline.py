@@ -20,7 +20,7 @@ from ingest.store import ArticleInfo, ChunkRecord, DocumentRecord, IndexStore, c
 from verbatim.settings import Settings
 
 PIPELINE_VERSION = "1"  # bump when cleaning, segmenting or chunking rules change: forces re-indexing
-EMBED_BATCH_CHUNKS = 64
+EMBED_BATCH_CHUNKS = 256
 _EMPTY = np.zeros((0,), dtype=np.float32)
 
 Progress = Callable[[str, int, int], None]  # (source, done, total)
@@ -217,12 +217,15 @@ class Ingestor:
         return prepared
 
     def _write(self, pending: list[Prepared], report: IngestReport) -> None:
+        """Embed a group of documents, write all their chunks, then commit the group's manifest records
+        (few large Chroma calls: per-call overhead dominates small writes)."""
         if not pending:
             return
-        self.embed([r for p in pending for r in p.chunks])
-        for p in pending:
-            self.store.put_chunks(p.chunks)
-            self.store.commit_document(
+        chunks = [r for p in pending for r in p.chunks]
+        self.embed(chunks)
+        self.store.put_chunks(chunks)
+        self.store.commit_documents(
+            [
                 DocumentRecord(
                     source=p.doc.source,
                     sha256=p.doc.sha256,
@@ -232,9 +235,11 @@ class Ingestor:
                     articles=[ArticleInfo(a.title, a.author, a.date, a.start, a.end) for a in p.articles],
                     dropped=p.clean.dropped_chars(),
                 )
-            )
-            report.indexed += 1
-            report.embedded_chunks += len(p.chunks)
+                for p in pending
+            ]
+        )
+        report.indexed += len(pending)
+        report.embedded_chunks += len(chunks)
 
 
 def _under(source: str, folder: str) -> bool:

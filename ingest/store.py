@@ -269,12 +269,16 @@ class IndexStore:
         got = self._call(lambda: self.docs.get(where={"kind": "document"}, include=["metadatas"]))
         return {m["source"]: DocumentRecord.from_metadata(m) for m in got["metadatas"]}
 
-    def commit_document(self, record: DocumentRecord) -> None:
-        self._call(
-            lambda: self.docs.upsert(
-                ids=[f"doc:{record.source}"], embeddings=[_DUMMY], metadatas=[record.to_metadata()]
+    def commit_documents(self, records: Sequence[DocumentRecord]) -> None:
+        """Replace the manifest records of documents whose chunks are all written (one call: cheap)."""
+        if records:
+            self._call(
+                lambda: self.docs.upsert(
+                    ids=[f"doc:{r.source}" for r in records],
+                    embeddings=[_DUMMY] * len(records),
+                    metadatas=[r.to_metadata() for r in records],
+                )
             )
-        )
 
     def forget_document(self, source: str) -> None:
         self._call(lambda: self.docs.delete(ids=[f"doc:{source}"]))

@@ -95,7 +95,7 @@ class Engine:
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = load_encoder(self.settings, threads=1)
+            self._encoder = load_encoder(self.settings, threads=1, purpose="query")
         return self._encoder
 
     @property
@@ -108,7 +108,7 @@ class Engine:
         """Load the model and the index; on an empty index ingest the corpus first (first start)."""
         self.starting = True
         try:
-            _ = self.retriever
+            self.encoder.embed(["warm up"])  # load the query model now, not on the first question
             if bootstrap:
                 self._bootstrap()
             self.snapshots.refresh(force=True)

@@ -36,7 +36,7 @@ def test_ingest_benchmark_quick(tmp_path: Path, capsys: pytest.CaptureFixture[st
     header = next(line for line in out.splitlines() if line.startswith("corpus"))
     for column in ("docs", "chunks", "seconds", "chunks/s", "MB/min", "peak MB", "rerun s", "rerun CLI s"):
         assert column in header
-    docs, chunks, mb, seconds, rate, mb_min, peak, rerun, rerun_cli = _row(out, "seeds", "onnx")
+    docs, chunks, mb, seconds, rate, mb_min, peak, rerun, rerun_cli = _row(out, "seeds", "auto")
     assert docs == 5 and chunks > 0 and 0 < mb < 1
     assert seconds > 0 and rate > 0 and mb_min > 0 and peak > 50 and rerun >= 0 and rerun_cli > 0
     run = json.loads(report_path.read_text())["runs"][0]

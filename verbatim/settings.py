@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     embed_model: str | None = Field(
         default=None, description="sentence-transformers model path; unset = packaged"
     )
-    embed_runtime: Literal["onnx", "torch"] = "onnx"
+    embed_runtime: Literal["auto", "onnx", "torch", "torch-bf16"] = "auto"
     model_cache_dir: Path | None = None
 
     llm_url: str | None = None
