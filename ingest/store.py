@@ -349,15 +349,13 @@ class IndexStore:
     def dense_query(
         self, vector: np.ndarray, n: int, sources: Sequence[str] | None = None
     ) -> list[tuple[str, float]]:
-        """(chunk id, cosine similarity) of the nearest chunks."""
-        total = self.count()
-        if total == 0:
-            return []
+        """(chunk id, cosine similarity) of the nearest chunks. No count() first: Chroma answers an
+        oversized n_results with what it has, and count() holds the GIL long enough to stall the server."""
         where = {"source": {"$in": list(sources)}} if sources else None
         got = self._call(
             lambda: self.chunks.query(
                 query_embeddings=[vector.tolist()],
-                n_results=min(n, total),
+                n_results=n,
                 where=where,
                 include=["distances"],
             )
