@@ -78,10 +78,6 @@ class Encoder:
         """Tokens the model sees for `text`, special tokens included."""
         return len(self.tokenizer.encode(text).ids)
 
-    def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
-        """`count_tokens` for many texts at once (the tokenizer is parallel in Rust)."""
-        return [len(e.ids) for e in self.tokenizer.encode_batch(list(texts))]
-
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Normalised vectors, one row per text (what sentence-transformers' encode returns)."""
         return np.stack([e.vector for e in self.embed_spans(texts, [[] for _ in texts])])

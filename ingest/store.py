@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import errno
 import json
-import os
 import socket
 import threading
 import time
@@ -402,7 +401,3 @@ def _is_connection_error(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
-
-
-def process_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"

@@ -88,7 +88,6 @@ class Engine:
         self.answerer = ExtractiveAnswerer()
         self._retriever: Retriever | None = None
         self.startup_error: str | None = None
-        self.starting = False
         self._ingest_lock = threading.Lock()
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -106,7 +105,6 @@ class Engine:
 
     def start(self, bootstrap: bool = True) -> None:
         """Load the model and the index; on an empty index ingest the corpus first (first start)."""
-        self.starting = True
         try:
             self.encoder.embed(["warm up"])  # load the query model now, not on the first question
             if bootstrap:
@@ -117,7 +115,6 @@ class Engine:
             self.startup_error = str(exc)
             log.warning("index unreachable at start: %s", exc)
         finally:
-            self.starting = False
             self.snapshots.start()
 
     def start_in_background(self, bootstrap: bool = True) -> threading.Thread:
