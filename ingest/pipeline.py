@@ -144,7 +144,8 @@ class Ingestor:
         root = self.settings.corpus_dir
         targets = [Path(p) for p in paths] if paths else [root]
         report = IngestReport(dry_run=dry_run)
-        files = [f for t in targets for f in discover([t], root)]
+        # Each file once, however many paths or links lead to it (a source is its resolved path).
+        files = list({f.resolve(): f for t in targets for f in discover([t], root)}.values())
         folders = [source_name(t, root) for t in targets if t.resolve().is_dir()]
         if dry_run:
             for path in files:
