@@ -186,7 +186,10 @@ def test_extractive_on_request_and_llm_requires_a_model(live: LiveServer, llm: F
     down = make_settings(tmp_path, llm_url=f"http://127.0.0.1:{free_port()}/v1", llm_timeout=TIMEOUT)
     down_app = create_app(down, engine=seeded_engine, start=False)
     r = TestClient(down_app).post("/ask", json={"question": QUESTION})
-    assert r.status_code == 200 and r.json()["backend"] == "extractive" and "failed" in r.json()["warning"]
+    # Connection refused is retried with backoff; on a busy machine the deadline may come first.
+    warning = r.json()["warning"]
+    assert r.status_code == 200 and r.json()["backend"] == "extractive"
+    assert ("failed" in warning or "did not answer within" in warning) and "extractive answer" in warning
 
 
 def test_prompt_injection_passage_does_not_change_verification(
