@@ -140,6 +140,22 @@ def ask_in_process(
     return results
 
 
+def backend_summary(answers: dict[str, Any]) -> dict[str, Any]:
+    """What the answering backend did: answers by backend, fallbacks (a warning), quotes the model
+    wrote that verification dropped, and transport errors."""
+    ok = [a for a in answers.values() if isinstance(a, dict) and "error" not in a]
+    by_backend: dict[str, int] = {}
+    for a in ok:
+        by_backend[str(a.get("backend"))] = by_backend.get(str(a.get("backend")), 0) + 1
+    return {
+        "answers_by_backend": by_backend,
+        "fallbacks": sum(1 for a in ok if a.get("warning")),
+        "dropped_quotes": sum(int(a.get("dropped_quotes") or 0) for a in ok),
+        "answers_with_dropped_quotes": sum(1 for a in ok if a.get("dropped_quotes")),
+        "errors": len(answers) - len(ok),
+    }
+
+
 def summary_table(reports: dict[str, EvalReport], names: Sequence[str] = HEADLINE) -> str:
     """Markdown table: one row per metric, one column per run, value and 95% CI."""
     cols = list(reports)
@@ -214,12 +230,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args.reports.mkdir(parents=True, exist_ok=True)
     stem = f"eval-{args.split}" + ("-compare" if args.compare else "")
+    backend = backend_summary(responses["hybrid"])
     (args.reports / f"{stem}.json").write_text(
         json.dumps(
-            {mode: json.loads(r.to_json()) for mode, r in reports.items()}, ensure_ascii=False, indent=1
+            {"backend": backend, **{mode: json.loads(r.to_json()) for mode, r in reports.items()}},
+            ensure_ascii=False, indent=1,
         )
     )
-    markdown = render_markdown(report)
+    markdown = render_markdown(report) + f"\n\n## Backend\n\n{json.dumps(backend)}\n"
     if args.compare:
         markdown = "## Retrieval configurations\n\n" + summary_table(reports) + "\n\n" + markdown
     (args.reports / f"{stem}.md").write_text(markdown)
@@ -229,6 +247,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"reports in {args.reports}/{stem}.*"
     )
     print(summary_table(reports))
+    print(
+        f"\nbackend: {backend['answers_by_backend']}; fallbacks to extractive {backend['fallbacks']}; "
+        f"model quotes dropped by verification {backend['dropped_quotes']} "
+        f"(in {backend['answers_with_dropped_quotes']} answers); transport errors {backend['errors']}"
+    )
     failures = Thresholds.load(args.thresholds).check(report)
     if failures:
         print("\nBelow thresholds:\n" + "\n".join(f"- {f}" for f in failures))

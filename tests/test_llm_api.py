@@ -367,3 +367,29 @@ def test_extractive_backend_through_the_interface(seeded_engine: Engine) -> None
     assert checked.dropped == 0 and checked.reattributed == 0 and len(checked.quotes) == len(answer.quotes)
     for c in checked.citations(passages):
         assert read_source(SEEDS, c.source)[c.start:c.end] == c.quote
+
+
+# ------------------------------------------------------------------------------------------ eval
+def half_invented(call: Call) -> Reply:
+    """One faithful quote and one the passages never said: verification keeps one and drops one."""
+    return Reply(text=f"“{words(call.passages[1])}” [1] and “the ferry fleet doubled to 90 ships” [1].")
+
+
+def test_eval_over_http_with_the_model_backend_reports_support_and_dropped_quotes(
+        live: LiveServer, llm: FakeLLM, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from evals import runner
+
+    llm.reset(half_invented)
+    questions = tmp_path / "q.jsonl"
+    lines = [line for line in runner.QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()][:4]
+    questions.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code = runner.main(["--url", live.url, "--backend", "llm", "--set", "all", "--questions", str(questions),
+                        "--reports", str(tmp_path / "reports"), "--no-gate", "--concurrency", "2"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "unsupported_sentence_rate" in out
+    report = json.loads((tmp_path / "reports" / "eval-all.json").read_text())
+    assert report["backend"]["answers_by_backend"] == {"llm": 4}
+    assert report["backend"]["dropped_quotes"] == 4 and report["backend"]["errors"] == 0
+    assert report["hybrid"]["metrics"]["quote_exactness"]["value"] == 1.0
+    assert "model quotes dropped by verification 4" in out
