@@ -394,7 +394,7 @@ def _is_connection_error(exc: BaseException) -> bool:
 
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, httpx.TransportError | ConnectionError | socket.error | TimeoutError):
+        if isinstance(seen, httpx.TransportError | ConnectionError | socket.gaierror | TimeoutError):
             return True
         text = str(seen).lower()
         if any(w in text for w in ("could not connect", "connection refused", "connect error", "timed out")):
