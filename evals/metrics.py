@@ -330,7 +330,9 @@ def split_sentences(text: str) -> list[str]:
 
 
 # Function words ignored when judging support. "may" is here (as a modal it is far more
-# common than the month), so it is deliberately absent from _MONTHS.
+# common than the month), so it is deliberately absent from _MONTHS. The scorer keeps its own list
+# rather than the service's (service.text.STOPWORDS): negations must count here, and a change to the
+# system under test must never change how it is scored.
 _STOPWORDS = frozenset(
     {
         "a",

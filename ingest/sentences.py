@@ -6,58 +6,11 @@ import re
 
 # Tokens that end with a period but rarely end a sentence.
 _ABBREVIATIONS = frozenset(
-    [
-        "mr",
-        "mrs",
-        "ms",
-        "dr",
-        "prof",
-        "sr",
-        "jr",
-        "st",
-        "mt",
-        "gen",
-        "col",
-        "lt",
-        "sgt",
-        "capt",
-        "gov",
-        "sen",
-        "rep",
-        "pres",
-        "vs",
-        "etc",
-        "e.g",
-        "i.e",
-        "approx",
-        "no",
-        "nos",
-        "vol",
-        "fig",
-        "inc",
-        "ltd",
-        "co",
-        "corp",
-        "jan",
-        "feb",
-        "mar",
-        "apr",
-        "jun",
-        "jul",
-        "aug",
-        "sep",
-        "sept",
-        "oct",
-        "nov",
-        "dec",
-        "u.s",
-        "u.k",
-        "u.n",
-        "e.u",
-        "a.m",
-        "p.m",
-        "ph.d",
-    ]
+    """
+    a.m approx apr aug capt co col corp dec dr e.g e.u etc feb fig gen gov i.e inc jan jr jul jun lt
+    ltd mar mr mrs ms mt no nos nov oct p.m ph.d pres prof rep sen sep sept sgt sr st u.k u.n u.s
+    vol vs
+    """.split()
 )
 _CANDIDATE = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+)|\n\s*\n|\n")
 _WORD_BEFORE = re.compile(r"([\w.]+)[.!?…]*[\"'”’)\]]*$")
