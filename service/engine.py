@@ -27,6 +27,7 @@ from service.schemas import (
     Span,
 )
 from service.snapshot import Snapshot, SnapshotHolder
+from service.wordvectors import WordVectors
 from verbatim.settings import Settings
 
 log = logging.getLogger("verbatim.engine")
@@ -85,7 +86,7 @@ class Engine:
         self.store = store or IndexStore(settings)
         self._encoder = encoder
         self.snapshots = SnapshotHolder(self.store, settings.refresh_interval)
-        self.answerer = ExtractiveAnswerer()
+        self.answerer = ExtractiveAnswerer(word_vectors=WordVectors(lambda words: self.encoder.embed(words)))
         self._retriever: Retriever | None = None
         self.startup_error: str | None = None
         self._ingest_lock = threading.Lock()

@@ -1,14 +1,20 @@
 """Extractive answering: the best one to three sentences of the retrieved passages, quoted verbatim.
 
 Each candidate sentence is scored by semantic similarity (its late-chunked vector against the question),
-IDF-weighted term overlap, whether it holds the kind of thing the question asks for (a figure, a date, a
-name) and the rank of its passage. Whether to answer at all is a logistic model over the same features,
-fitted on the dev questions (`python -m evals.tune`), stored in `answer_model.json`.
+IDF-weighted term overlap, whether it holds a new entity of the kind the question asks for (a sum of
+money, a date, a count of the thing counted, a person's name: `service/question.py`) and the rank of its
+passage. Whether to answer at all is a logistic model over features of the best sentence, fitted on the
+dev questions (`python -m evals.tune`) and stored in `answer_model.json`: similarity and term coverage
+of sentence and passage, whether the wanted type is missing (the strongest single signal), terms the
+corpus never uses, and how well the least-covered key term of the question is supported by the
+sentence and its neighbours. A question that names something the documents never mention is not
+answered at all.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,11 +22,21 @@ from pathlib import Path
 import numpy as np
 
 from ingest.segmenter import classify
-from service.question import answer_type, has_answer_type
+from service.question import (
+    answer_type,
+    counted_noun,
+    expands,
+    has_answer_type,
+    key_terms,
+    named_words,
+    numbers_with_following,
+)
 from service.retrieval import Hit
 from service.snapshot import Snapshot
-from service.text import terms
+from service.text import numbers, stem, terms, words
+from service.wordvectors import WordVectors
 
+log = logging.getLogger("verbatim.extractive")
 MODEL_FILE = Path(__file__).with_name("answer_model.json")
 ABSTAIN_TEXT = "The documents do not say. The closest passages are listed below."
 MAX_QUOTES = 3
@@ -35,7 +51,7 @@ class AnswerModel:
     w_type: float = 0.1
     w_rank: float = 0.05
     second_quote_ratio: float = 0.9
-    abstain_weights: tuple[float, ...] = (4.0, 3.0, 2.0, 1.0, 0.5, -3.0)
+    abstain_weights: tuple[float, ...] = (1.0, 1.0, 1.5, 1.0, -2.0, -0.5, 1.5)
     abstain_bias: float = -4.0
 
     @classmethod
@@ -44,10 +60,26 @@ class AnswerModel:
             return cls()
         data = json.loads(path.read_text())
         data["abstain_weights"] = tuple(data.get("abstain_weights", cls.abstain_weights))
+        if len(data["abstain_weights"]) != len(FEATURES):
+            log.warning(
+                "%s was fitted for other features than %s: default weights used; run python -m evals.tune",
+                path,
+                FEATURES,
+            )
+            return cls()
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
-FEATURES = ("semantic", "lexical", "passage_lexical", "passage_similarity", "type_match", "unknown_terms")
+FEATURES = (
+    "semantic",
+    "lexical",
+    "passage_lexical",
+    "passage_similarity",
+    "type_missing",
+    "unknown_terms",
+    "support",
+)
+SOFT_MATCH = 0.5  # word cosine above which two words name the same thing (see service/wordvectors.py)
 
 
 @dataclass
@@ -111,8 +143,9 @@ def _sentence_facts(
 class ExtractiveAnswerer:
     """Answer from retrieved passages with verbatim sentences, or abstain."""
 
-    def __init__(self, model: AnswerModel | None = None) -> None:
+    def __init__(self, model: AnswerModel | None = None, word_vectors: WordVectors | None = None) -> None:
         self.model = model or AnswerModel.load()
+        self.word_vectors = word_vectors
 
     def rescore(self, cands: list[Candidate]) -> list[Candidate]:
         """Score candidates with the current weights, best first."""
@@ -149,7 +182,7 @@ class ExtractiveAnswerer:
                 if not statement:
                     continue
                 lexical = _coverage(snapshot, qterms, sentence_terms)
-                typed = 1.0 if kind != "other" and has_answer_type(sentence, kind) else 0.0
+                typed = 1.0 if kind != "other" and has_answer_type(sentence, kind, question) else 0.0
                 out.append(Candidate(rank, hit, start, end, float(sim), lexical, typed))
         return self.rescore(out)
 
@@ -160,14 +193,52 @@ class ExtractiveAnswerer:
         passage_terms = snapshot.memo(
             ("passage_terms", chunk.chunk_id), lambda: frozenset(terms(f"{chunk.title} {chunk.text}"))
         )
+        window = _window(best)
         return {
             "semantic": best.semantic,
             "lexical": best.lexical,
             "passage_lexical": _coverage(snapshot, qterms, passage_terms),
             "passage_similarity": best.hit.similarity,
-            "type_match": best.type_match,
+            # The question wants a figure, date or name and the best sentence offers no new one.
+            "type_missing": float(not self._type_found(question, best, window)),
             "unknown_terms": _coverage(snapshot, qterms, {t for t in qterms if t not in snapshot.idf}),
+            "support": self.support(question, f"{chunk.title} {window}"),
         }
+
+    def support(self, question: str, evidence: str) -> float:
+        """How well the least-covered thing the question asks about is covered by the evidence: 1 when
+        every key term occurs (by stem), else the best word cosine of the weakest missing term. One
+        unmatched concept ("price", "email", "refugees") is what marks a question the text cannot answer."""
+        wanted = key_terms(question)
+        have = words(evidence)
+        stems = {stem(w) for w in have}
+        missing = [k for k in wanted if stem(k) not in stems]
+        if not missing:
+            return 1.0
+        if self.word_vectors is None:
+            return 0.0
+        return float(self.word_vectors.best_match(missing, have).min())
+
+    def _type_found(self, question: str, best: Candidate, window: str) -> bool:
+        """The best sentence has an entity of the wanted type; for "how many X" a new number counting X
+        (or a word like it) must stand in the sentence or its neighbours."""
+        kind = answer_type(question)
+        if kind == "other":
+            return True
+        if not best.type_match:
+            return False
+        noun = counted_noun(question) if kind == "count" else None
+        if noun is None:
+            return True
+        asked = numbers(question)
+        following = [
+            w for n, after in numbers_with_following(window) if n.replace(",", "") not in asked for w in after
+        ]
+        if any(stem(w) == stem(noun) for w in following):
+            return True
+        if self.word_vectors is None or not following:
+            return False
+        return bool(self.word_vectors.best_match([noun], following)[0] >= SOFT_MATCH)
 
     def confidence(self, features: dict[str, float]) -> float:
         """Probability that the documents answer the question."""
@@ -188,6 +259,8 @@ class ExtractiveAnswerer:
             return Extracted([], True, 0.0)
         best = ranked[0]
         features = self.features(snapshot, question, best)
+        if unknown_name(snapshot, question, ranked) is not None:
+            return Extracted([], True, 0.0, features)
         confidence = self.confidence(features)
         if confidence < 0.5:
             return Extracted([], True, confidence, features)
@@ -202,6 +275,31 @@ class ExtractiveAnswerer:
                 continue
             chosen.append(cand)
         return Extracted(_join_neighbours(chosen), False, confidence, features)
+
+
+def unknown_name(snapshot: Snapshot, question: str, ranked: list[Candidate]) -> str | None:
+    """A name in the question that the documents never use ("the capital of Mars"): nothing in them can
+    answer it. Acronyms count as known when a retrieved passage spells them out ("IRI")."""
+    passages = None
+    for name in named_words(question):
+        if all(t in snapshot.idf for t in terms(name)):
+            continue
+        if passages is None:
+            passages = " ".join(dict.fromkeys(c.hit.chunk.text for c in ranked))
+        if not expands(name, passages):
+            return name
+    return None
+
+
+def _window(cand: Candidate) -> str:
+    """The candidate sentence with its neighbours in the chunk (a fact is often split over two)."""
+    chunk = cand.hit.chunk
+    spans = chunk.sentences
+    i = next((k for k, (s, _) in enumerate(spans) if s == cand.start), None)
+    if i is None:
+        return chunk.text[cand.start - chunk.start : cand.end - chunk.start]
+    first, last = spans[max(0, i - 1)][0], spans[min(len(spans) - 1, i + 1)][1]
+    return chunk.text[first - chunk.start : last - chunk.start]
 
 
 def _join_neighbours(chosen: list[Candidate]) -> list[Quote]:

@@ -64,6 +64,16 @@ def terms(text: str) -> list[str]:
     return out
 
 
+def words(text: str) -> list[str]:
+    """Content words as written (folded, stop words removed, not stemmed): what soft matching compares."""
+    out = []
+    for match in _WORD.finditer(fold(text)):
+        token = match.group(0).replace("'", "")
+        if token not in STOPWORDS and len(token) >= 2:
+            out.append(token.replace(",", "") if _NUMBER.fullmatch(token) else token)
+    return out
+
+
 def numbers(text: str) -> set[str]:
     """Numbers in a text, with thousands separators removed."""
     return {m.group(0).replace(",", "").rstrip(".") for m in _NUMBER.finditer(text)}

@@ -1,0 +1,183 @@
+"""Answerability: fine answer types with novelty, soft term support, unknown names, the word-vector cache.
+
+Examples are general English on purpose (not the eval questions), so the rules are tested as rules.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from service.engine import Engine
+from service.extractive import ExtractiveAnswerer
+from service.question import (
+    answer_entities,
+    answer_type,
+    counted_noun,
+    expands,
+    has_answer_type,
+    key_terms,
+    named_words,
+)
+from service.schemas import AskRequest
+from service.wordvectors import WordVectors
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("In what year did the bridge open?", "year"),
+        ("When did the talks start?", "date"),
+        ("On which dates were the votes held?", "date"),
+        ("How long does the crossing take?", "duration"),
+        ("How long is the new pipeline?", "distance"),
+        ("How far is the port from the border?", "distance"),
+        ("How many kilometres of track were laid?", "distance"),
+        ("How much did the shipment weigh?", "weight"),
+        ("What share of voters backed the plan?", "percent"),
+        ("What is the interest rate on the bond?", "percent"),
+        ("How much will the new terminal cost?", "money"),
+        ("What was the price per barrel last spring?", "money"),
+        ("What is the estimated value of the contract?", "money"),
+        ("How many ships crossed the strait?", "count"),
+        ("How large is the fleet?", "quantity"),
+        ("What trade figure do the two sides aim for?", "quantity"),
+        ("Who chairs the committee?", "person"),
+        ("Which former foreign minister resigned?", "person"),
+        ("Which company won the tender?", "organization"),
+        ("Which Baku think tank's director spoke first?", "organization"),
+        ("Where did the leaders meet?", "place"),
+        ("In which city is the summit?", "place"),
+        ("What is the press office's email address?", "contact"),
+        ("Why did the talks stall?", "other"),
+        ("What did the minister call the plan?", "other"),
+    ],
+)
+def test_answer_type(question: str, kind: str) -> None:
+    assert answer_type(question) == kind
+
+
+@pytest.mark.parametrize(
+    ("sentence", "kind", "question", "found"),
+    [
+        # The entity must be new: a year the question already names answers nothing.
+        ("The bridge was damaged in 2022.", "year", "In what year did the bridge open after 2022?", False),
+        ("It opened in 2019 after repairs in 2022.", "year", "In what year did it open after 2022?", True),
+        # Money needs a currency; a bare tonnage is not a price.
+        ("The port handled 300,000 tons of grain.", "money", "What was the price of the grain?", False),
+        ("The grain sold for $210 a ton.", "money", "What was the price of the grain?", True),
+        ("Its budget is €35 million.", "money", "How much will it cost?", True),
+        ("Turnout was 61 percent.", "percent", "What share of voters turned out?", True),
+        ("Turnout rose by 61 votes.", "percent", "What share of voters turned out?", False),
+        ("The crossing takes 15–18 days.", "duration", "How long does the crossing take?", True),
+        ("The crossing has 15 stops.", "duration", "How long does the crossing take?", False),
+        ("The missiles exploded ten meters away.", "distance", "How far away did they explode?", True),
+        ("The ship carried 82 tons of aid.", "weight", "How much did the aid weigh?", True),
+        # A year is not a count.
+        ("Talks resumed in 2024.", "count", "How many rounds of talks were held?", False),
+        ("Eight rounds of talks were held.", "count", "How many rounds of talks were held?", True),
+        # People versus organisations and titles.
+        ("The photo is by South Caucasus Railways.", "person", "Who took the photo?", False),
+        ("The speech was given by Valentina Matviyenko.", "person", "Who gave the speech?", True),
+        ("It was run by Senior Research Fellow staff.", "person", "Who ran it?", False),
+        ("The deal went to Rosatom last year.", "organization", "Which company got the deal?", True),
+        ("Write to press@example.org for details.", "contact", "What is the email address?", True),
+        ("Write to the press office for details.", "contact", "What is the email address?", False),
+        ("The talks stalled.", "other", "Why did the talks stall?", True),
+    ],
+)
+def test_has_answer_type_wants_a_new_entity_of_the_type(
+    sentence: str, kind: str, question: str, found: bool
+) -> None:
+    assert answer_type(question) == kind or kind == "count"
+    assert has_answer_type(sentence, kind, question) is found, answer_entities(sentence, kind)  # type: ignore[arg-type]
+
+
+def test_counted_noun_and_key_terms() -> None:
+    assert counted_noun("How many Russian citizens did the court release?") == "citizens"
+    assert counted_noun("How many rail wagons carried the grain?") == "wagons"
+    assert counted_noun("How many ships were sunk?") == "ships"
+    assert counted_noun("When did it start?") is None
+    # Answer-type words ("how many", "which city") are left to the type check.
+    assert key_terms("In which city did the ministers meet in May?") == ["ministers", "meet", "may"]
+
+
+def test_named_words_and_acronyms() -> None:
+    assert named_words("What did the IRI poll say about Russia's role?") == ["IRI", "Russia"]
+    assert expands("IRI", "a poll by the International Republican Institute")
+    assert expands("EBRD", "the European Bank for Reconstruction and Development")
+    assert not expands("IRI", "an Iranian railway inspectorate")  # initials must be capitalised words
+    assert not expands("Mars", "Mars")  # only all-capital acronyms are spelled out
+
+
+class _CountingEmbed:
+    """A deterministic stand-in for the encoder: one fixed random unit vector per word."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.rng = np.random.default_rng(0)
+        self.table: dict[str, np.ndarray] = {}
+
+    def __call__(self, words: list[str]) -> np.ndarray:
+        self.seen.extend(words)
+        rows = []
+        for w in words:
+            if w not in self.table:
+                v = self.rng.normal(size=16)
+                self.table[w] = v / np.linalg.norm(v)
+            rows.append(self.table[w])
+        return np.stack(rows)
+
+
+def test_word_vectors_embed_each_word_once_and_match_softly() -> None:
+    embed = _CountingEmbed()
+    vectors = WordVectors(embed, capacity=100)
+    embed.table["cost"] = embed.table["price"] = np.eye(16)[0]
+    sims = vectors.best_match(["cost", "wagon"], ["price", "train", "price"])
+    assert sims[0] == pytest.approx(1.0) and sims[1] < 0.9
+    vectors.best_match(["cost"], ["price"])
+    assert sorted(embed.seen) == ["cost", "price", "train", "wagon"]  # cached after the first call
+    assert vectors.best_match([], ["x"]).shape == (0,)
+    assert vectors.best_match(["x"], []).tolist() == [0.0]
+
+
+def test_word_vector_cache_is_bounded() -> None:
+    vectors = WordVectors(_CountingEmbed(), capacity=3)
+    vectors.vectors(["a", "b", "c"])
+    vectors.vectors(["d", "e"])
+    assert len(vectors._cache) <= 3
+
+
+def test_support_is_the_weakest_key_term() -> None:
+    embed = _CountingEmbed()
+    embed.table["held"] = embed.table["hold"] = np.eye(16)[1]
+    answerer = ExtractiveAnswerer(word_vectors=WordVectors(embed))
+    evidence = "The summit was held in Gabala in October."
+    assert answerer.support("Where was the summit held?", evidence) == 1.0  # every term by stem
+    assert answerer.support("Where did they hold the summit?", evidence) == pytest.approx(1.0)  # soft
+    assert answerer.support("What did the summit tickets cost?", evidence) < 0.9  # "tickets", "cost" absent
+    assert ExtractiveAnswerer(word_vectors=None).support("What did tickets cost?", evidence) == 0.0
+
+
+def _ask(engine: Engine, question: str) -> tuple[bool, float]:
+    response = engine.ask(AskRequest(question=question))
+    return response.abstained, response.confidence or 0.0
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the capital of Mars?",  # a name the documents never use
+        "Who won the 2018 World Cup?",
+        "What is the boiling point of water?",  # off the topic altogether
+        "How do I bake sourdough bread?",
+    ],
+)
+def test_off_topic_questions_abstain(seeded_engine: Engine, question: str) -> None:
+    abstained, confidence = _ask(seeded_engine, question)
+    assert abstained and confidence < 0.5
+
+
+def test_a_plain_answerable_question_still_answers(seeded_engine: Engine) -> None:
+    abstained, confidence = _ask(seeded_engine, "How many tons of wheat arrived in Armenia from Kazakhstan?")
+    assert not abstained and confidence > 0.5
