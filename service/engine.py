@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 from ingest.embedder import Encoder, load_encoder
@@ -27,6 +28,7 @@ from service.schemas import (
     Span,
 )
 from service.snapshot import Snapshot, SnapshotHolder
+from service.text import words
 from service.wordvectors import WordVectors
 from verbatim.settings import Settings
 
@@ -110,13 +112,32 @@ class Engine:
             self.encoder.embed(["warm up"])  # load the query model now, not on the first question
             if bootstrap:
                 self._bootstrap()
-            self.snapshots.refresh(force=True)
+            snap = self.snapshots.refresh(force=True)
             self.startup_error = None
+            if snap is not None:
+                threading.Thread(
+                    target=self._warm_word_vectors, args=(snap,), name="word-vectors", daemon=True
+                ).start()
         except IndexUnavailable as exc:
             self.startup_error = str(exc)
             log.warning("index unreachable at start: %s", exc)
         finally:
             self.snapshots.start()
+
+    def _warm_word_vectors(self, snap: Snapshot, limit: int = 20_000) -> None:
+        """Embed the index's most frequent words for answerability's soft matching, off the request path."""
+        if self.answerer.word_vectors is None:
+            return
+        vocabulary: Counter[str] = Counter()
+        for chunk in snap.chunks:
+            vocabulary.update(words(f"{chunk.title} {chunk.text}"))
+        started = time.perf_counter()
+        try:
+            n = self.answerer.word_vectors.warm([w for w, _ in vocabulary.most_common(limit)])
+        except Exception:  # a warm-up failure only costs latency later; never take the engine down
+            log.exception("word-vector warm-up failed")
+            return
+        log.info("word vectors: %s words embedded in %.1f s", n, time.perf_counter() - started)
 
     def start_in_background(self, bootstrap: bool = True) -> threading.Thread:
         thread = threading.Thread(target=self.start, args=(bootstrap,), name="engine-start", daemon=True)

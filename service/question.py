@@ -134,9 +134,7 @@ _CURRENCY = re.compile(
     r"|lari|yuan|soms?|somoni|rupees?)\b",
     re.I,
 )
-_CONTACT = re.compile(
-    r"[\w.+-]+@[\w-]+\.[\w.]+|https?://\S+|\bwww\.\S+|\+?\d[\d ()-]{7,}\d", re.I
-)
+_CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|https?://\S+|\bwww\.\S+|\+?\d[\d ()-]{7,}\d", re.I)
 # A capitalised run ending in one of these names an organisation or a place, not a person.
 _NOT_PERSON = frozenset(
     """
@@ -164,7 +162,7 @@ def answer_type(question: str) -> AnswerType:
 
 
 def _is_person_name(name: str) -> bool:
-    """"Valentina Matviyenko" is a person; "South Caucasus Railways" and "Senior Research Fellow" are not."""
+    """ "Valentina Matviyenko" is a person; "South Caucasus Railways" and "Senior Research Fellow" are not."""
     parts = [fold(w).strip("’'").removesuffix("’s").removesuffix("'s") for w in name.split()]
     return parts[-1] not in _NOT_PERSON and any(p not in _NOT_PERSON for p in parts)
 

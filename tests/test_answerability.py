@@ -5,6 +5,9 @@ Examples are general English on purpose (not the eval questions), so the rules a
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -139,6 +142,23 @@ def test_word_vectors_embed_each_word_once_and_match_softly() -> None:
     assert sorted(embed.seen) == ["cost", "price", "train", "wagon"]  # cached after the first call
     assert vectors.best_match([], ["x"]).shape == (0,)
     assert vectors.best_match(["x"], []).tolist() == [0.0]
+
+
+def test_warm_embeds_only_what_is_missing_in_batches() -> None:
+    embed = _CountingEmbed()
+    vectors = WordVectors(embed, capacity=10)
+    vectors.vectors(["a"])
+    assert vectors.warm(["a", "b", "c", "b", "d"], batch=2) == 3
+    assert embed.seen == ["a", "b", "c", "d"]
+    assert vectors.warm([f"w{i}" for i in range(50)]) == 6  # never past the capacity
+
+
+def test_the_engine_warms_the_index_vocabulary(seeded_engine: Engine) -> None:
+    deadline = time.monotonic() + 60
+    while any(t.name == "word-vectors" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    cached = seeded_engine.answerer.word_vectors._cache  # type: ignore[union-attr]
+    assert {"wheat", "armenia", "corridor"} <= set(cached)
 
 
 def test_word_vector_cache_is_bounded() -> None:
