@@ -11,6 +11,7 @@ says how large the grant is" when no reading model is at hand.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Literal
 
 from service.text import STOPWORDS, fold, words
@@ -153,6 +154,7 @@ _PLACE = re.compile(r"\b(?:in|at|to|from|via|through|near)\s+((?:the\s+)?[A-Z][\
 _PROPER = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]+")
 
 
+@lru_cache(maxsize=4096)  # asked once while scoring candidates and again for the abstention features
 def answer_type(question: str) -> AnswerType:
     """The expected answer type of a question (first matching rule wins)."""
     for kind, pattern in _TYPES:
@@ -184,9 +186,9 @@ def _numbers_near(sentence: str, unit: re.Pattern[str]) -> list[str]:
 def answer_entities(sentence: str, kind: AnswerType) -> list[str]:
     """The entities in a sentence that could answer a question of this type."""
     if kind == "year":
-        return [m.group(0) for m in _YEAR.finditer(sentence)]
+        return _all(_YEAR, sentence)
     if kind == "date":
-        return [m.group(0) for m in _DATE.finditer(sentence)]
+        return _all(_DATE, sentence)
     if kind == "duration":
         return _numbers_near(sentence, _UNIT_DURATION)
     if kind == "distance":
@@ -224,8 +226,8 @@ def has_answer_type(sentence: str, kind: AnswerType, question: str = "") -> bool
         return True
     asked = fold(question)
     for entity in answer_entities(sentence, kind):
-        words = [w for w in re.split(r"[\s,]+", fold(entity)) if w]
-        if not words or not all(re.search(rf"(?<!\w){re.escape(w)}(?!\w)", asked) for w in words):
+        parts = [w for w in re.split(r"[\s,]+", fold(entity)) if w]
+        if not parts or not all(re.search(rf"(?<!\w){re.escape(w)}(?!\w)", asked) for w in parts):
             return True
     return False
 
@@ -275,12 +277,9 @@ def numbers_with_following(sentence: str, span: int = 3) -> list[tuple[str, list
     return out
 
 
-_NAMED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]*")
-
-
 def named_words(question: str) -> list[str]:
     """Capitalised words past the first (names, acronyms): what a question is about by name."""
-    return [m.group(0).removesuffix("’s").removesuffix("'s") for m in _NAMED.finditer(question.strip())]
+    return [w.removesuffix("’s").removesuffix("'s") for w in _all(_PROPER, question.strip())]
 
 
 def expands(acronym: str, text: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from functools import lru_cache
 
 STOPWORDS = frozenset(
@@ -49,29 +50,24 @@ def stem(word: str) -> str:
     return word
 
 
-def terms(text: str) -> list[str]:
-    """Content terms: folded, stop words removed, stemmed; numbers keep their digits ("1,000" → "1000")."""
-    out = []
+def _content_tokens(text: str) -> Iterator[tuple[str, bool]]:
+    """Folded tokens that carry content, each with whether it is a number (thousands separators removed)."""
     for match in _WORD.finditer(fold(text)):
         token = match.group(0)
         if _NUMBER.fullmatch(token):
-            out.append(token.replace(",", ""))
-            continue
-        token = token.replace("'", "")
-        if token in STOPWORDS or len(token) < 2:
-            continue
-        out.append(stem(token))
-    return out
+            yield token.replace(",", ""), True
+        elif token not in STOPWORDS and len(token) >= 2:
+            yield token, False
+
+
+def terms(text: str) -> list[str]:
+    """Content terms: folded, stop words removed, stemmed; numbers keep their digits ("1,000" → "1000")."""
+    return [token if number else stem(token) for token, number in _content_tokens(text)]
 
 
 def words(text: str) -> list[str]:
     """Content words as written (folded, stop words removed, not stemmed): what soft matching compares."""
-    out = []
-    for match in _WORD.finditer(fold(text)):
-        token = match.group(0).replace("'", "")
-        if token not in STOPWORDS and len(token) >= 2:
-            out.append(token.replace(",", "") if _NUMBER.fullmatch(token) else token)
-    return out
+    return [token for token, number in _content_tokens(text) if not number or len(token) >= 2]
 
 
 def numbers(text: str) -> set[str]:
