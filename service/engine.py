@@ -92,6 +92,8 @@ class Engine:
         self._retriever: Retriever | None = None
         self.startup_error: str | None = None
         self._ingest_lock = threading.Lock()
+        self._warm_thread: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     # -- lifecycle --------------------------------------------------------------------------------
     @property
@@ -114,10 +116,12 @@ class Engine:
                 self._bootstrap()
             snap = self.snapshots.refresh(force=True)
             self.startup_error = None
-            if snap is not None:
-                threading.Thread(
+            if snap is not None and self._warm_thread is None:
+                self._stopping.clear()
+                self._warm_thread = threading.Thread(
                     target=self._warm_word_vectors, args=(snap,), name="word-vectors", daemon=True
-                ).start()
+                )
+                self._warm_thread.start()
         except IndexUnavailable as exc:
             self.startup_error = str(exc)
             log.warning("index unreachable at start: %s", exc)
@@ -133,7 +137,9 @@ class Engine:
             vocabulary.update(words(f"{chunk.title} {chunk.text}"))
         started = time.perf_counter()
         try:
-            n = self.answerer.word_vectors.warm([w for w, _ in vocabulary.most_common(limit)])
+            n = self.answerer.word_vectors.warm(
+                [w for w, _ in vocabulary.most_common(limit)], should_stop=self._stopping.is_set
+            )
         except Exception:  # a warm-up failure only costs latency later; never take the engine down
             log.exception("word-vector warm-up failed")
             return
@@ -154,6 +160,11 @@ class Engine:
 
     def stop(self) -> None:
         self.snapshots.stop()
+        # The warm-up runs the model in native code: a process must not exit under it (it aborts).
+        self._stopping.set()
+        if self._warm_thread is not None:
+            self._warm_thread.join(timeout=30)
+            self._warm_thread = None
 
     def snapshot(self) -> Snapshot:
         snap = self.snapshots.current

@@ -42,14 +42,20 @@ class WordVectors:
             return self._embed(list(words)).astype(np.float32)
         return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)  # type: ignore[arg-type]
 
-    def warm(self, words: Sequence[str], batch: int = 256) -> int:
+    def warm(
+        self, words: Sequence[str], batch: int = 256, should_stop: Callable[[], bool] = lambda: False
+    ) -> int:
         """Embed the words not cached yet, a batch at a time (a background warm-up, so that the first
-        questions do not pay for the corpus's vocabulary); returns how many were embedded."""
+        questions do not pay for the corpus's vocabulary), until `should_stop`; returns how many were
+        embedded."""
         room = max(0, self.capacity - len(self._cache))
         todo = [w for w in dict.fromkeys(words) if w not in self._cache][:room]
+        done = 0
         for first in range(0, len(todo), batch):
-            self.vectors(todo[first : first + batch])
-        return len(todo)
+            if should_stop():
+                break
+            done += len(self.vectors(todo[first : first + batch]))
+        return done
 
     def best_match(self, terms: Sequence[str], window: Sequence[str]) -> np.ndarray:
         """For each term, its highest cosine to any window word (0 for an empty window)."""

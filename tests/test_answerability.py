@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from service.question import (
 )
 from service.schemas import AskRequest
 from service.wordvectors import WordVectors
+from tests.conftest import make_settings
 
 
 @pytest.mark.parametrize(
@@ -151,6 +153,26 @@ def test_warm_embeds_only_what_is_missing_in_batches() -> None:
     assert vectors.warm(["a", "b", "c", "b", "d"], batch=2) == 3
     assert embed.seen == ["a", "b", "c", "d"]
     assert vectors.warm([f"w{i}" for i in range(50)]) == 6  # never past the capacity
+
+
+def test_warm_stops_when_asked() -> None:
+    embed = _CountingEmbed()
+    calls = iter([False, True])
+    assert WordVectors(embed).warm(["a", "b", "c", "d"], batch=2, should_stop=lambda: next(calls)) == 2
+    assert embed.seen == ["a", "b"]
+
+
+def test_engine_stop_waits_for_the_warm_up(tmp_path: Path) -> None:
+    """A process must not exit while the warm-up runs the model in native code (that aborts it)."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text(" ".join(f"Word{i} appears in sentence number {i}." for i in range(400)))
+    engine = Engine(make_settings(tmp_path / "data", corpus))
+    engine.start()
+    warm_up = engine._warm_thread
+    assert warm_up is not None
+    engine.stop()
+    assert not warm_up.is_alive()
 
 
 def test_the_engine_warms_the_index_vocabulary(seeded_engine: Engine) -> None:
