@@ -80,10 +80,17 @@ def test_size_and_mix(rows: list[dict]) -> None:
     assert all(len(r["evidence"]) >= 2 for r in rows if r["kind"] == "multi")
 
 
+# q001–q201 were split by alternation within each (kind, file) group; the questions added after
+# them (off-topic and under-represented kinds, evals/README.md) went to dev only, so test is unchanged.
+FIRST_DEV_ONLY = 202
+
+
 def test_splits_are_present_and_stratified(rows: list[dict]) -> None:
-    splits = Counter(row["split"] for row in rows)
+    stratified = [r for r in rows if int(r["id"][1:]) < FIRST_DEV_ONLY]
+    splits = Counter(row["split"] for row in stratified)
     assert splits["dev"] and splits["test"]
-    assert abs(splits["dev"] - splits["test"]) <= 0.1 * len(rows)
+    assert abs(splits["dev"] - splits["test"]) <= 0.1 * len(stratified)
+    assert all(r["split"] == "dev" for r in rows if int(r["id"][1:]) >= FIRST_DEV_ONLY)
     for kind in KINDS:
         per = Counter(r["split"] for r in rows if r["kind"] == kind)
         assert per["dev"] and per["test"], kind
