@@ -12,7 +12,7 @@ from ingest.embedder import Encoder, load_encoder
 from ingest.pipeline import Ingestor, IngestReport
 from ingest.reader import PathOutsideRoot, read_text_exact, source_name
 from ingest.store import IndexStore, IndexUnavailable
-from service.extractive import ABSTAIN_TEXT, Extracted, ExtractiveAnswerer
+from service.extractive import ABSTAIN_TEXT, Extracted, ExtractiveAnswerer, corpus_lexicon
 from service.retrieval import Hit, Mode, Retriever
 from service.schemas import (
     ArticleOut,
@@ -129,7 +129,9 @@ class Engine:
             self.snapshots.start()
 
     def _warm_word_vectors(self, snap: Snapshot, limit: int = 20_000) -> None:
-        """Embed the index's most frequent words for answerability's soft matching, off the request path."""
+        """Build the names lexicon and embed the index's most frequent words for answerability's soft
+        matching, off the request path."""
+        corpus_lexicon(snap)
         if self.answerer.word_vectors is None:
             return
         vocabulary: Counter[str] = Counter()

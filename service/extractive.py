@@ -23,6 +23,7 @@ import numpy as np
 
 from ingest.segmenter import classify
 from service.question import (
+    Lexicon,
     answer_type,
     counted_noun,
     expands,
@@ -165,6 +166,7 @@ class ExtractiveAnswerer:
         """Every sentence of the retrieved passages, scored (each raw span once)."""
         qterms = list(dict.fromkeys(terms(question)))
         kind = answer_type(question)
+        names = corpus_lexicon(snapshot)
         seen: set[tuple[str, int, int]] = set()
         out: list[Candidate] = []
         for rank, hit in enumerate(hits):
@@ -182,7 +184,7 @@ class ExtractiveAnswerer:
                 if not statement:
                     continue
                 lexical = _coverage(snapshot, qterms, sentence_terms)
-                typed = 1.0 if kind != "other" and has_answer_type(sentence, kind, question) else 0.0
+                typed = float(kind != "other" and has_answer_type(sentence, kind, question, names))
                 out.append(Candidate(rank, hit, start, end, float(sim), lexical, typed))
         return self.rescore(out)
 
@@ -220,7 +222,7 @@ class ExtractiveAnswerer:
         return float(self.word_vectors.best_match(missing, have).min())
 
     def _type_found(self, question: str, best: Candidate, window: str) -> bool:
-        """The best sentence has an entity of the wanted type; for "how many X" a new number counting X
+        """The best sentence has a new entity of the wanted type; for "how many X" a new number counting X
         (or a word like it) must stand in the sentence or its neighbours."""
         kind = answer_type(question)
         if kind == "other":
@@ -277,6 +279,11 @@ class ExtractiveAnswerer:
         return Extracted(_join_neighbours(chosen), False, confidence, features)
 
 
+def corpus_lexicon(snapshot: Snapshot) -> Lexicon:
+    """The names the snapshot's text teaches (nationalities, surnames), built once per snapshot."""
+    return snapshot.memo(("lexicon",), lambda: Lexicon.build((c.text for c in snapshot.chunks), snapshot.idf))
+
+
 def unknown_name(snapshot: Snapshot, question: str, ranked: list[Candidate]) -> str | None:
     """A name in the question that the documents never use ("the capital of Mars"): nothing in them can
     answer it. Acronyms count as known when a retrieved passage spells them out ("IRI")."""
@@ -291,13 +298,19 @@ def unknown_name(snapshot: Snapshot, question: str, ranked: list[Candidate]) -> 
     return None
 
 
+def _text(cand: Candidate) -> str:
+    """The candidate's sentence."""
+    chunk = cand.hit.chunk
+    return chunk.text[cand.start - chunk.start : cand.end - chunk.start]
+
+
 def _window(cand: Candidate) -> str:
     """The candidate sentence with its neighbours in the chunk (a fact is often split over two)."""
     chunk = cand.hit.chunk
     spans = chunk.sentences
     i = next((k for k, (s, _) in enumerate(spans) if s == cand.start), None)
     if i is None:
-        return chunk.text[cand.start - chunk.start : cand.end - chunk.start]
+        return _text(cand)
     first, last = spans[max(0, i - 1)][0], spans[min(len(spans) - 1, i + 1)][1]
     return chunk.text[first - chunk.start : last - chunk.start]
 

@@ -11,10 +11,12 @@ says how large the grant is" when no reading model is at hand.
 from __future__ import annotations
 
 import re
+from collections.abc import Container, Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from service.text import STOPWORDS, fold, words
+from service.text import STOPWORDS, fold, stem, words
 
 AnswerType = Literal[
     "year",
@@ -40,7 +42,7 @@ _MONEY_WORDS = (
 # three modifiers.
 _WHAT = (
     r"\b(?:what|which)\s+(?:(?:is|was|were|are|will be|would be)\s+)?(?:the\s+)?"
-    r"(?:(?!(?:did|does|do|has|have|had|can|could|would|should|will|might|must)\b)[\w’'/-]+\s+){0,3}?"
+    r"(?:(?!(?:did|does|do|has|have|had|can|could|would|should|will|might|must)\b)[\w’'./-]+\s+){0,3}?"
 )
 _TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
     ("contact", re.compile(r"\b(e-?mail|phone|telephone|fax|website|web site|url)\b", re.I)),
@@ -111,15 +113,15 @@ _TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
     ),
 ]
 
+# Capitalised only: "may" and "march" in lower case are a modal and a verb, not months.
 _MONTHS = (
-    "january|february|march|april|may|june|july|august|september|october|november|december"
-    "|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
+    "January|February|March|April|May|June|July|August|September|October|November|December"
+    "|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
 )
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)s?\b")
 _DATE = re.compile(
-    rf"\b(1[89]\d\d|20\d\d)\b|\b({_MONTHS})\b|\b(monday|tuesday|wednesday|thursday|friday"
-    r"|saturday|sunday|yesterday|today|weekend)\b",
-    re.I,
+    rf"\b(1[89]\d\d|20\d\d)\b|\b({_MONTHS})\b|\b(?i:monday|tuesday|wednesday|thursday|friday"
+    r"|saturday|sunday|yesterday|today|weekend)\b"
 )
 _NUMBER_WORD = (
     r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fifteen|twenty|thirty|forty"
@@ -137,14 +139,30 @@ _CURRENCY = re.compile(
 )
 _CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|https?://\S+|\bwww\.\S+|\+?\d[\d ()-]{7,}\d", re.I)
 # A capitalised run ending in one of these names an organisation or a place, not a person.
-_NOT_PERSON = frozenset(
+_TITLES = frozenset(
+    "president minister prime deputy senior research fellow chairman chairwoman director secretary".split()
+)
+_NOT_PERSON = _TITLES | frozenset(
     """
     railways railway airlines airline centre center council institute institution university ministry bank
     fund agency association organization organisation program programme party union committee assembly
     corridor company corporation group forum foundation office commission service services news times
-    post review route port republic federation states kingdom region sea ocean mountains river
-    president minister prime deputy senior research fellow chairman chairwoman director secretary bio
+    post review route port republic federation states kingdom region sea ocean mountains river bio
     """.split()
+)
+# How a nationality adjective is made from its country's name (Armenia → Armenian, Azerbaijan →
+# Azerbaijani, Iran → Iranian, China → Chinese, Turkey → Turkish, Kazakhstan → Kazakh): undone here and
+# checked against the corpus vocabulary, so "the Kazakh wheat" names no organisation.
+_DEMONYM_ENDINGS = (  # (adjective ending, country ending)
+    ("n", ""),  # Armenian, Russian, American
+    ("ian", ""),  # Iranian
+    ("ian", "e"),  # Ukrainian
+    ("an", ""),  # European
+    ("i", ""),  # Azerbaijani, Israeli
+    ("ese", "a"),  # Chinese
+    ("ish", "ey"),  # Turkish
+    ("", "stan"),  # Kazakh, Uzbek
+    ("", "istan"),  # Afghan
 )
 _PARTICLE = r"(?:al|el|bin|ibn|de|van|von|der|du|ul)"
 _NAME = re.compile(
@@ -152,6 +170,7 @@ _NAME = re.compile(
 )
 _PLACE = re.compile(r"\b(?:in|at|to|from|via|through|near)\s+((?:the\s+)?[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+)*)")
 _PROPER = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]+")
+_CAPITALISED = re.compile(r"\b[A-Z][\w’'-]+")
 
 
 @lru_cache(maxsize=4096)  # asked once while scoring candidates and again for the abstention features
@@ -169,6 +188,107 @@ def _is_person_name(name: str) -> bool:
     return parts[-1] not in _NOT_PERSON and any(p not in _NOT_PERSON for p in parts)
 
 
+def is_demonym(word: str, vocabulary: Container[str]) -> bool:
+    """ "Armenian", "Kazakh": a nationality adjective, when the corpus knows the country it comes from."""
+    folded = fold(word).removesuffix("'s")
+    for ending, country_ending in _DEMONYM_ENDINGS:
+        if not folded.endswith(ending) or len(folded) - len(ending) < 3:
+            continue
+        country = folded[: len(folded) - len(ending)] + country_ending
+        if country != folded and stem(country) in vocabulary:
+            return True
+    return False
+
+
+def _name_spans(sentence: str) -> list[tuple[int, int]]:
+    """Runs of two or more capitalised words, split at possessives ("the Assembly’s Rose Roth seminar":
+    "Assembly", "Rose Roth"), without a capitalised function word that opens a sentence ("In September")."""
+    spans = []
+    for m in _NAME.finditer(sentence):
+        start = m.start()
+        for cut in re.finditer(r"[’']s\s+|$", m.group(0)):
+            spans.append((start, m.start() + cut.start()))
+            start = m.start() + cut.end()
+    out = []
+    for start, end in spans:
+        first = sentence[start:end].split()[0]
+        if fold(first) in STOPWORDS:
+            start = sentence.index(first, start) + len(first)
+            start += len(sentence[start:end]) - len(sentence[start:end].lstrip())
+        if sentence[start:end].endswith(("’s", "'s")):
+            end -= 2
+        if start < end:
+            out.append((start, end))
+    return out
+
+
+def _names(sentence: str) -> list[str]:
+    """Names of two words or more (the person-name candidates)."""
+    return [n for s, e in _name_spans(sentence) if len((n := sentence[s:e]).split()) >= 2]
+
+
+def _standalone(sentence: str, spans: list[tuple[int, int]], pattern: re.Pattern[str] = _PROPER) -> list[str]:
+    """Capitalised words outside every multi-word name, possessive dropped."""
+    out = []
+    for m in pattern.finditer(sentence):
+        if not any(s <= m.start() < e and len(sentence[s:e].split()) >= 2 for s, e in spans):
+            out.append(m.group(0).removesuffix("’s").removesuffix("'s"))
+    return out
+
+
+def _organisations(sentence: str, vocabulary: Container[str]) -> list[str]:
+    """Capitalised runs that are neither a person's name nor only nationalities and titles ("Armenian
+    Minister"), and capitalised words standing alone ("Rosatom", "SOCAR") that are no nationality."""
+    spans = _name_spans(sentence)
+    out = [
+        name
+        for s, e in spans
+        if len((name := sentence[s:e]).split()) >= 2
+        and not _is_person_name(name)
+        and any(fold(w) not in _TITLES and not is_demonym(w, vocabulary) for w in name.split())
+    ]
+    out += [
+        word
+        for word in _standalone(sentence, spans)
+        if fold(word) not in _TITLES and not _DATE.fullmatch(word) and not is_demonym(word, vocabulary)
+    ]
+    return out
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """What the corpus tells about names: its vocabulary (stems) shows which capitalised words are
+    nationality adjectives, and the surnames of the people it names in full make a later bare
+    "Aliyev confirmed" a person too."""
+
+    vocabulary: Container[str] = frozenset()
+    surnames: frozenset[str] = frozenset()
+
+    @classmethod
+    def build(cls, texts: Iterable[str], vocabulary: Container[str]) -> Lexicon:
+        """Surnames are the last words of full person names, less words the text also writes in lower
+        case (headline words: "Summit", "Peace"), words after "in"/"from" (places: "in Armenia"),
+        months and nationalities."""
+        last, lower, located = set(), set(), set()
+        for text in texts:
+            last.update(fold(n.split()[-1]) for n in _names(text) if _is_person_name(n))
+            lower.update(fold(w) for w in _LOWER_WORD.findall(text))
+            located.update(fold(place.split()[-1]) for place in _LOCATED.findall(text))
+        surnames = {
+            w
+            for w in last - lower - located - STOPWORDS - _NOT_NAME
+            if not _DATE.fullmatch(w.capitalize()) and not is_demonym(w, vocabulary)
+        }
+        return cls(vocabulary, frozenset(surnames))
+
+
+_LOWER_WORD = re.compile(r"(?<![\w’'-])[a-z][a-z’'-]+")
+_LOCATED = re.compile(
+    r"\b(?:in|from|into|across|through|via)\s+(?:the\s+)?((?:[A-Z][\w’'-]+\s+)*[A-Z][\w’'-]+)"
+)
+NO_LEXICON = Lexicon()
+
+
 def _all(pattern: re.Pattern[str], text: str, group: int = 0) -> list[str]:
     return [m.group(group) for m in pattern.finditer(text)]
 
@@ -183,7 +303,7 @@ def _numbers_near(sentence: str, unit: re.Pattern[str]) -> list[str]:
     return out
 
 
-def answer_entities(sentence: str, kind: AnswerType) -> list[str]:
+def answer_entities(sentence: str, kind: AnswerType, lexicon: Lexicon = NO_LEXICON) -> list[str]:
     """The entities in a sentence that could answer a question of this type."""
     if kind == "year":
         return _all(_YEAR, sentence)
@@ -210,26 +330,48 @@ def answer_entities(sentence: str, kind: AnswerType) -> list[str]:
         # A year is not a count ("in 2024" answers no "how many"), unless a noun follows it.
         return [m.group(0) for m in _NUMBER.finditer(sentence) if not _YEAR.fullmatch(m.group(0))]
     if kind == "person":
-        return [n for n in _all(_NAME, sentence) if _is_person_name(n)]
+        people = [n for n in _names(sentence) if _is_person_name(n)]
+        alone = _standalone(sentence, _name_spans(sentence), _CAPITALISED)  # "Aliyev said" opens sentences
+        return people + [w for w in alone if fold(w) in lexicon.surnames]
     if kind == "contact":
         return _all(_CONTACT, sentence)
     if kind == "organization":  # one-word names count here: "Rosatom", "SOCAR", "Samruk-Kazyna"
-        return _all(_NAME, sentence) + _all(_PROPER, sentence)
+        return _organisations(sentence, lexicon.vocabulary)
     if kind == "place":
-        return _all(_PLACE, sentence, 1) + _all(_PROPER, sentence)
+        places = _all(_PLACE, sentence, 1) + _all(_PROPER, sentence)
+        return [p for p in places if not is_demonym(p, lexicon.vocabulary)]
     return []
 
 
-def has_answer_type(sentence: str, kind: AnswerType, question: str = "") -> bool:
-    """Does the sentence hold an entity of the wanted type that the question does not already name."""
-    if kind == "other":
-        return True
+_NOT_NAME = _TITLES | frozenset("former acting late then mr mrs ms dr prof".split())
+
+
+def new_entities(
+    sentence: str, kind: AnswerType, question: str = "", lexicon: Lexicon = NO_LEXICON
+) -> list[str]:
+    """The entities of the wanted type in a sentence that the question does not already name: by its
+    words (a person by surname: "Former President Nursultan Nazarbayev" is the question's
+    "Nazarbayev"), or by an acronym it spells out ("TRIPP" is the "Trump Route for … Prosperity")."""
     asked = fold(question)
-    for entity in answer_entities(sentence, kind):
+    spelled = [m.span() for w in named_words(question) if w.isupper() and (m := spelled_out(w, sentence))]
+    out = []
+    for entity in answer_entities(sentence, kind, lexicon):
         parts = [w for w in re.split(r"[\s,]+", fold(entity)) if w]
+        if kind == "person":
+            parts = [w for w in parts if w not in _NOT_NAME][-1:]
+        at = sentence.find(entity)
+        if any(start <= at < end for start, end in spelled):
+            continue
         if not parts or not all(re.search(rf"(?<!\w){re.escape(w)}(?!\w)", asked) for w in parts):
-            return True
-    return False
+            out.append(entity)
+    return out
+
+
+def has_answer_type(
+    sentence: str, kind: AnswerType, question: str = "", lexicon: Lexicon = NO_LEXICON
+) -> bool:
+    """Does the sentence hold an entity of the wanted type that the question does not already name."""
+    return kind == "other" or bool(new_entities(sentence, kind, question, lexicon))
 
 
 # Words that say what kind of answer is wanted, not what it is about: the answer type covers them
@@ -282,9 +424,14 @@ def named_words(question: str) -> list[str]:
     return [w.removesuffix("’s").removesuffix("'s") for w in _all(_PROPER, question.strip())]
 
 
-def expands(acronym: str, text: str) -> bool:
-    """Does the text spell the acronym out ("IRI" → "International Republican Institute")."""
+def spelled_out(acronym: str, text: str) -> re.Match[str] | None:
+    """Where the text spells the acronym out ("IRI" → "International Republican Institute")."""
     if not (2 <= len(acronym) <= 6 and acronym.isupper() and acronym.isalpha()):
-        return False
+        return None
     spelled = r"\s+(?:(?:of|for|and|the|de|on)\s+)?".join(rf"{ch}[a-z]+" for ch in acronym)
-    return re.search(rf"\b{spelled}\b", text) is not None
+    return re.search(rf"\b{spelled}\b", text)
+
+
+def expands(acronym: str, text: str) -> bool:
+    """Does the text spell the acronym out."""
+    return spelled_out(acronym, text) is not None
