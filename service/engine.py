@@ -119,7 +119,7 @@ class Engine:
             if snap is not None and self._warm_thread is None:
                 self._stopping.clear()
                 self._warm_thread = threading.Thread(
-                    target=self._warm_word_vectors, args=(snap,), name="word-vectors", daemon=True
+                    target=self._warm_answerability, args=(snap,), name="answerability-warm-up", daemon=True
                 )
                 self._warm_thread.start()
         except IndexUnavailable as exc:
@@ -128,7 +128,7 @@ class Engine:
         finally:
             self.snapshots.start()
 
-    def _warm_word_vectors(self, snap: Snapshot, limit: int = 20_000) -> None:
+    def _warm_answerability(self, snap: Snapshot, limit: int = 20_000) -> None:
         """Build the names lexicon and embed the index's most frequent words for answerability's soft
         matching, off the request path."""
         corpus_lexicon(snap)

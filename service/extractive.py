@@ -298,19 +298,13 @@ def unknown_name(snapshot: Snapshot, question: str, ranked: list[Candidate]) -> 
     return None
 
 
-def _text(cand: Candidate) -> str:
-    """The candidate's sentence."""
-    chunk = cand.hit.chunk
-    return chunk.text[cand.start - chunk.start : cand.end - chunk.start]
-
-
 def _window(cand: Candidate) -> str:
     """The candidate sentence with its neighbours in the chunk (a fact is often split over two)."""
     chunk = cand.hit.chunk
     spans = chunk.sentences
     i = next((k for k, (s, _) in enumerate(spans) if s == cand.start), None)
     if i is None:
-        return _text(cand)
+        return chunk.text[cand.start - chunk.start : cand.end - chunk.start]
     first, last = spans[max(0, i - 1)][0], spans[min(len(spans) - 1, i + 1)][1]
     return chunk.text[first - chunk.start : last - chunk.start]
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from service.engine import Engine
-from service.extractive import ExtractiveAnswerer
+from service.extractive import ExtractiveAnswerer, corpus_lexicon
 from service.question import (
     Lexicon,
     answer_entities,
@@ -254,10 +254,16 @@ def test_engine_stop_waits_for_the_warm_up(tmp_path: Path) -> None:
 
 def test_the_engine_warms_the_index_vocabulary(seeded_engine: Engine) -> None:
     deadline = time.monotonic() + 60
-    while any(t.name == "word-vectors" for t in threading.enumerate()) and time.monotonic() < deadline:
+    while (
+        any(t.name == "answerability-warm-up" for t in threading.enumerate()) and time.monotonic() < deadline
+    ):
         time.sleep(0.2)
     cached = seeded_engine.answerer.word_vectors._cache  # type: ignore[union-attr]
     assert {"wheat", "armenia", "corridor"} <= set(cached)
+    # The names lexicon was built for the snapshot then too: asking for it again is the memoised value.
+    snap = seeded_engine.snapshot()
+    assert corpus_lexicon(snap) is corpus_lexicon(snap)
+    assert {"aliyev", "pashinyan"} <= corpus_lexicon(snap).surnames
 
 
 def test_word_vector_cache_is_bounded() -> None:
