@@ -23,13 +23,15 @@ import numpy as np
 
 from ingest.segmenter import classify
 from service.question import (
+    AnswerType,
     Lexicon,
+    answer_entities,
     answer_type,
     counted_noun,
     expands,
-    has_answer_type,
     key_terms,
     named_words,
+    novel,
     numbers_with_following,
 )
 from service.retrieval import Hit
@@ -166,7 +168,6 @@ class ExtractiveAnswerer:
         """Every sentence of the retrieved passages, scored (each raw span once)."""
         qterms = list(dict.fromkeys(terms(question)))
         kind = answer_type(question)
-        names = corpus_lexicon(snapshot)
         seen: set[tuple[str, int, int]] = set()
         out: list[Candidate] = []
         for rank, hit in enumerate(hits):
@@ -184,7 +185,10 @@ class ExtractiveAnswerer:
                 if not statement:
                     continue
                 lexical = _coverage(snapshot, qterms, sentence_terms)
-                typed = float(kind != "other" and has_answer_type(sentence, kind, question, names))
+                typed = float(
+                    kind == "other"
+                    or bool(novel(_entities(snapshot, key, sentence, kind), sentence, kind, question))
+                )
                 out.append(Candidate(rank, hit, start, end, float(sim), lexical, typed))
         return self.rescore(out)
 
@@ -277,6 +281,13 @@ class ExtractiveAnswerer:
                 continue
             chosen.append(cand)
         return Extracted(_join_neighbours(chosen), False, confidence, features)
+
+
+def _entities(snapshot: Snapshot, key: tuple[str, int, int], sentence: str, kind: AnswerType) -> list[str]:
+    """The entities of a kind in a sentence: the same for every question, so found once per snapshot."""
+    return snapshot.memo(
+        ("entities", *key, kind), lambda: answer_entities(sentence, kind, corpus_lexicon(snapshot))
+    )
 
 
 def corpus_lexicon(snapshot: Snapshot) -> Lexicon:

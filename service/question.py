@@ -349,22 +349,40 @@ _NOT_NAME = _TITLES | frozenset("former acting late then mr mrs ms dr prof".spli
 def new_entities(
     sentence: str, kind: AnswerType, question: str = "", lexicon: Lexicon = NO_LEXICON
 ) -> list[str]:
-    """The entities of the wanted type in a sentence that the question does not already name: by its
-    words (a person by surname: "Former President Nursultan Nazarbayev" is the question's
-    "Nazarbayev"), or by an acronym it spells out ("TRIPP" is the "Trump Route for … Prosperity")."""
-    asked = fold(question)
-    spelled = [m.span() for w in named_words(question) if w.isupper() and (m := spelled_out(w, sentence))]
+    """The entities of the wanted type in a sentence that the question does not already name."""
+    return novel(answer_entities(sentence, kind, lexicon), sentence, kind, question)
+
+
+def novel(entities: list[str], sentence: str, kind: AnswerType, question: str) -> list[str]:
+    """The entities (found in the sentence) that the question does not already name: by its words (a
+    person by surname: "Former President Nursultan Nazarbayev" is the question's "Nazarbayev"), or by
+    an acronym it spells out ("TRIPP" is the "Trump Route for … Prosperity")."""
+    if not entities:
+        return []
+    asked, acronyms = _asked(question)
+    spelled = [m.span() for a in acronyms if (m := spelled_out(a, sentence))]
     out = []
-    for entity in answer_entities(sentence, kind, lexicon):
+    for entity in entities:
         parts = [w for w in re.split(r"[\s,]+", fold(entity)) if w]
         if kind == "person":
             parts = [w for w in parts if w not in _NOT_NAME][-1:]
         at = sentence.find(entity)
         if any(start <= at < end for start, end in spelled):
             continue
-        if not parts or not all(re.search(rf"(?<!\w){re.escape(w)}(?!\w)", asked) for w in parts):
+        if not parts or not all(_whole_word(w).search(asked) for w in parts):
             out.append(entity)
     return out
+
+
+@lru_cache(maxsize=4096)
+def _asked(question: str) -> tuple[str, tuple[str, ...]]:
+    """A question folded for matching names, and its acronyms: once per question, not per sentence."""
+    return fold(question), tuple(w for w in named_words(question) if w.isupper())
+
+
+@lru_cache(maxsize=65536)
+def _whole_word(word: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<!\w){re.escape(word)}(?!\w)")
 
 
 def has_answer_type(
@@ -426,10 +444,16 @@ def named_words(question: str) -> list[str]:
 
 def spelled_out(acronym: str, text: str) -> re.Match[str] | None:
     """Where the text spells the acronym out ("IRI" → "International Republican Institute")."""
+    pattern = _spelled_pattern(acronym)
+    return None if pattern is None else pattern.search(text)
+
+
+@lru_cache(maxsize=1024)
+def _spelled_pattern(acronym: str) -> re.Pattern[str] | None:
     if not (2 <= len(acronym) <= 6 and acronym.isupper() and acronym.isalpha()):
         return None
     spelled = r"\s+(?:(?:of|for|and|the|de|on)\s+)?".join(rf"{ch}[a-z]+" for ch in acronym)
-    return re.search(rf"\b{spelled}\b", text)
+    return re.compile(rf"\b{spelled}\b")
 
 
 def expands(acronym: str, text: str) -> bool:
