@@ -252,6 +252,14 @@ def test_engine_stop_waits_for_the_warm_up(tmp_path: Path) -> None:
     assert not warm_up.is_alive()
 
 
+def test_a_word_vector_does_not_depend_on_its_batch(seeded_engine: Engine) -> None:
+    """The int8 encoder quantises each batch with one scale: words are embedded alone, so a word's
+    vector (and every answer that uses it) is the same whatever was embedded with it."""
+    alone = seeded_engine._embed_words(["price"])
+    together = seeded_engine._embed_words(["international", "price", "supercalifragilistic reconstruction"])
+    assert np.array_equal(alone[0], together[1])
+
+
 def test_the_engine_warms_the_index_vocabulary(seeded_engine: Engine) -> None:
     deadline = time.monotonic() + 60
     while (
