@@ -213,7 +213,7 @@ def _name_spans(sentence: str) -> list[tuple[int, int]]:
     for start, end in spans:
         first = sentence[start:end].split()[0]
         if fold(first) in STOPWORDS:
-            start = sentence.index(first, start) + len(first)
+            start += len(first)
             start += len(sentence[start:end]) - len(sentence[start:end].lstrip())
         if sentence[start:end].endswith(("’s", "'s")):
             end -= 2
@@ -222,9 +222,10 @@ def _name_spans(sentence: str) -> list[tuple[int, int]]:
     return out
 
 
-def _names(sentence: str) -> list[str]:
+def _names(sentence: str, spans: list[tuple[int, int]] | None = None) -> list[str]:
     """Names of two words or more (the person-name candidates)."""
-    return [n for s, e in _name_spans(sentence) if len((n := sentence[s:e]).split()) >= 2]
+    spans = _name_spans(sentence) if spans is None else spans
+    return [n for s, e in spans if len((n := sentence[s:e]).split()) >= 2]
 
 
 def _standalone(sentence: str, spans: list[tuple[int, int]], pattern: re.Pattern[str] = _PROPER) -> list[str]:
@@ -330,8 +331,9 @@ def answer_entities(sentence: str, kind: AnswerType, lexicon: Lexicon = NO_LEXIC
         # A year is not a count ("in 2024" answers no "how many"), unless a noun follows it.
         return [m.group(0) for m in _NUMBER.finditer(sentence) if not _YEAR.fullmatch(m.group(0))]
     if kind == "person":
-        people = [n for n in _names(sentence) if _is_person_name(n)]
-        alone = _standalone(sentence, _name_spans(sentence), _CAPITALISED)  # "Aliyev said" opens sentences
+        spans = _name_spans(sentence)
+        people = [n for n in _names(sentence, spans) if _is_person_name(n)]
+        alone = _standalone(sentence, spans, _CAPITALISED)  # "Aliyev said" opens sentences
         return people + [w for w in alone if fold(w) in lexicon.surnames]
     if kind == "contact":
         return _all(_CONTACT, sentence)
@@ -344,13 +346,6 @@ def answer_entities(sentence: str, kind: AnswerType, lexicon: Lexicon = NO_LEXIC
 
 
 _NOT_NAME = _TITLES | frozenset("former acting late then mr mrs ms dr prof".split())
-
-
-def new_entities(
-    sentence: str, kind: AnswerType, question: str = "", lexicon: Lexicon = NO_LEXICON
-) -> list[str]:
-    """The entities of the wanted type in a sentence that the question does not already name."""
-    return novel(answer_entities(sentence, kind, lexicon), sentence, kind, question)
 
 
 def novel(entities: list[str], sentence: str, kind: AnswerType, question: str) -> list[str]:
@@ -389,7 +384,7 @@ def has_answer_type(
     sentence: str, kind: AnswerType, question: str = "", lexicon: Lexicon = NO_LEXICON
 ) -> bool:
     """Does the sentence hold an entity of the wanted type that the question does not already name."""
-    return kind == "other" or bool(new_entities(sentence, kind, question, lexicon))
+    return kind == "other" or bool(novel(answer_entities(sentence, kind, lexicon), sentence, kind, question))
 
 
 # Words that say what kind of answer is wanted, not what it is about: the answer type covers them
