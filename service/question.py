@@ -380,11 +380,65 @@ def _whole_word(word: str) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w){re.escape(word)}(?!\w)")
 
 
+# "Who is/was [the] <role> of|who|that|when …?": the role is the last word before the qualifier.
+_ROLE_QUESTION = re.compile(
+    r"^\s*who\s+(?:is|was|are|were)\s+(?P<role>[^?,]*?)"
+    r"(?=\s+(?:of|who|whom|that|when|in|at|for|with|on)\b|\s*[?,]|\s*$)",
+    re.I,
+)
+_WORD = re.compile(r"[\w’'-]+")
+# Words that may stand between a role and its holder's name: "The head of the Armenian Security Council,
+# Armen Grigoryan" has five, "Swedish Prime Minister Ulf Kristersson" none (dev: the same from 3 to 9).
+ROLE_WINDOW = 6
+
+
+@lru_cache(maxsize=4096)
+def asked_role(question: str) -> str | None:
+    """The role whose holder a "Who is/was the <role> …?" question asks for ("Who was Armenia's president
+    when …?" → "president"), folded; None for other questions ("Who signed …?")."""
+    m = _ROLE_QUESTION.search(question)
+    last = m.group("role").split()[-1:] if m else []
+    if not last or fold(last[0]) in STOPWORDS or last[0].endswith(("’s", "'s")):
+        return None
+    return fold(last[0])
+
+
+def beside_role(names: list[str], sentence: str, role: str) -> list[str]:
+    """The names that stand within ROLE_WINDOW words of the role in the sentence, as a title or an
+    apposition ("Swedish Prime Minister Ulf Kristersson", "Pashinyan, the prime minister"). A name
+    elsewhere holds some other part ("Tokayev offered the venue" does not say who Armenia's president
+    was), and a sentence without the role word says nothing of who holds it."""
+    tokens = [(m.start(), fold(m.group())) for m in _WORD.finditer(sentence)]
+    roles = [i for i, (_, t) in enumerate(tokens) if stem(t) == stem(role)]
+    if not roles:
+        return []
+    out = []
+    for name in names:
+        length = len(_WORD.findall(name))
+        for m in re.finditer(re.escape(name), sentence):
+            first = sum(1 for start, _ in tokens if start < m.start())
+            last = first + length - 1
+            if any(first - 1 - ROLE_WINDOW <= r <= last + 1 + ROLE_WINDOW for r in roles):  # or inside it
+                out.append(name)
+                break
+    return out
+
+
+def answering(entities: list[str], sentence: str, kind: AnswerType, question: str) -> list[str]:
+    """The entities of a sentence that could answer the question: new to it, and for a role question
+    ("Who is the head of …?") standing beside the role."""
+    found = novel(entities, sentence, kind, question)
+    role = asked_role(question) if kind == "person" and found else None
+    return beside_role(found, sentence, role) if role else found
+
+
 def has_answer_type(
     sentence: str, kind: AnswerType, question: str = "", lexicon: Lexicon = NO_LEXICON
 ) -> bool:
-    """Does the sentence hold an entity of the wanted type that the question does not already name."""
-    return kind == "other" or bool(novel(answer_entities(sentence, kind, lexicon), sentence, kind, question))
+    """Does the sentence hold an entity of the wanted type that could answer the question."""
+    return kind == "other" or bool(
+        answering(answer_entities(sentence, kind, lexicon), sentence, kind, question)
+    )
 
 
 # Words that say what kind of answer is wanted, not what it is about: the answer type covers them

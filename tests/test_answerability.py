@@ -18,6 +18,7 @@ from service.question import (
     Lexicon,
     answer_entities,
     answer_type,
+    asked_role,
     counted_noun,
     expands,
     has_answer_type,
@@ -173,6 +174,63 @@ def test_an_acronym_spelled_out_is_not_a_new_name() -> None:
     assert has_answer_type(
         "The Trump Route for International Peace and Prosperity is run by Wabtec.", "organization", question
     )
+
+
+@pytest.mark.parametrize(
+    ("question", "role"),
+    [
+        ("Who is the head of the port authority?", "head"),
+        ("Who was Norway's prime minister when the bridge opened?", "minister"),
+        ("Who is the Chairwoman of the Senate who visited Oslo?", "chairwoman"),
+        ("Who was the editor-in-chief that the court fined?", "editor-in-chief"),
+        ("Who signed the treaty?", None),  # an action, not a role
+        ("Who is he?", None),
+        ("Who was Norway's?", None),
+    ],
+)
+def test_role_questions_name_their_role(question: str, role: str | None) -> None:
+    assert asked_role(question) == role
+
+
+def test_a_role_is_answered_by_the_name_beside_it() -> None:
+    question = "Who is the head of the port authority?"
+    for sentence in [
+        "The head of the port authority, Anna Berg, promised faster checks.",  # apposition
+        "Port authority head Anna Berg promised faster checks.",  # title
+        "Anna Berg, the head of the port authority, promised faster checks.",
+    ]:
+        assert has_answer_type(sentence, "person", question), sentence
+    for sentence in [
+        "Anna Berg opened the new grain terminal on Monday.",  # no role: says nothing of who holds it
+        "The head of the port authority resigned after a long and bitter dispute with the city over the"
+        " harbour fees that Anna Berg had raised.",  # the name holds another part
+    ]:
+        assert not has_answer_type(sentence, "person", question), sentence
+    # Questions that ask who did something are not held to the role rule.
+    assert has_answer_type("Anna Berg opened the new grain terminal.", "person", "Who opened the terminal?")
+
+
+def test_a_typed_question_whose_best_sentence_lacks_the_type_abstains(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "port.txt").write_text(
+        "Northhaven port authority gets a new head\n\n"
+        "The port authority of Northhaven appointed a new head in March after a long search. "
+        "The new head of the Northhaven port authority promised faster customs checks for grain ships. "
+        "Grain exports through Northhaven rose by a fifth last year, the port authority said.\n",
+        encoding="utf-8",
+    )
+    engine = Engine(make_settings(tmp_path / "data", corpus))
+    engine.start()
+    try:
+        # Every term of the question is in the passage, but no sentence names the head.
+        named = engine.ask(AskRequest(question="Who is the new head of the Northhaven port authority?"))
+        assert named.abstained and named.confidence == 0.0
+        assert named.passages  # the closest passages are still shown
+        dated = engine.ask(AskRequest(question="When did the Northhaven port authority appoint a new head?"))
+        assert dated.confidence and dated.confidence > 0.0  # "March" is there: the model decides
+    finally:
+        engine.stop()
 
 
 def test_counted_noun_and_key_terms() -> None:
