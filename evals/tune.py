@@ -4,7 +4,8 @@
 2. sentence-scoring weights: a grid maximising the answer hit rate of the chosen quotes;
 3. abstention: logistic regression over the answer features (label: the question is answerable),
    then the decision bias is moved to the point that best balances abstention F1 and false abstentions.
-Writes service/answer_model.json and prints the retrieval choice (set in RetrievalConfig defaults).
+Writes service/answer_model.json with the retrieval choice, which RetrievalConfig's defaults must
+equal (a test checks it: the weights only hold for the candidates they were fitted on).
 """
 
 from __future__ import annotations
@@ -121,6 +122,9 @@ def main() -> None:
         data = asdict(final)
         data["abstain_weights"] = list(final.abstain_weights)
         data["_fitted_on"] = "evals/questions.jsonl dev split (python -m evals.tune)"
+        # The weights only hold for the retrieval they were fitted on: tests/test_answer_model.py checks
+        # that RetrievalConfig's defaults are this choice.
+        data["_retrieval"] = asdict(best_cfg)
         data["_features"] = list(FEATURES)
         MODEL_FILE.write_text(json.dumps(data, indent=2) + "\n")
         print(

@@ -20,7 +20,7 @@ Mode = Literal["hybrid", "dense", "lexical"]
 class RetrievalConfig:
     """Fusion parameters (chosen on the dev questions; `verbatim eval --compare` shows the alternatives)."""
 
-    rrf_k: float = 60.0
+    rrf_k: float = 10.0
     dense_weight: float = 0.5
     lexical_weight: float = 1.0
     fetch: int = 30
