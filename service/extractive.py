@@ -8,7 +8,7 @@ dev questions (`python -m evals.tune`) and stored in `answer_model.json`: simila
 of sentence and passage, whether the wanted type is missing (the strongest single signal), terms the
 corpus never uses, and how well the least-covered key term of the question is supported by the
 sentence and its neighbours. A question that names something the documents never mention is not
-answered at all.
+answered at all, nor is a typed question whose best sentence holds nothing of the type.
 """
 
 from __future__ import annotations

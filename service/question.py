@@ -5,7 +5,8 @@ NUM:perc, NUM:count, NUM:date, NUM:period, NUM:dist, NUM:weight, HUM:ind, HUM:gr
 answers a typed question only with an entity of that type that is *new*: "In what year did X happen in
 2022?" is not answered by a sentence whose only year is 2022. That is the check extractive QA systems
 made before neural readers, and the one that tells "the corpus talks about the loan" from "the corpus
-says how large the grant is" when no reading model is at hand.
+says how large the grant is" when no reading model is at hand. A role question ("Who is the head of
+…?") is answered only by a name standing beside the role word.
 """
 
 from __future__ import annotations
