@@ -211,16 +211,21 @@ def export_int8_onnx(model_dir: Path, target: Path) -> Path:
         tmp_fp32 = target.with_name(f"{target.stem}.{os.getpid()}.fp32.onnx")
         tmp_int8 = target.with_name(f"{target.stem}.{os.getpid()}.tmp.onnx")
         axes = {0: "batch", 1: "tokens"}
-        torch.onnx.export(
-            _Hidden(model),
-            (sample, sample),
-            str(tmp_fp32),
-            input_names=["input_ids", "attention_mask"],
-            output_names=["last_hidden_state"],
-            opset_version=17,
-            dynamo=False,
-            dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
-        )
+        with warnings.catch_warnings():
+            # The TorchScript exporter is chosen on purpose (dynamo=False): it needs no onnxscript.
+            warnings.filterwarnings(
+                "ignore", message="You are using the legacy TorchScript", category=DeprecationWarning
+            )
+            torch.onnx.export(
+                _Hidden(model),
+                (sample, sample),
+                str(tmp_fp32),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["last_hidden_state"],
+                opset_version=17,
+                dynamo=False,
+                dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
+            )
         quantize_dynamic(str(tmp_fp32), str(tmp_int8), weight_type=QuantType.QInt8, per_channel=True)
         tmp_fp32.unlink(missing_ok=True)
         os.replace(tmp_int8, target)  # atomic: a reader never sees half a model
