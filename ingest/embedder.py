@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import threading
@@ -163,7 +164,8 @@ def _torch_forward(model_dir: Path, threads: int, bf16: bool = False) -> Forward
     from sentence_transformers import SentenceTransformer
 
     torch.set_num_threads(max(1, threads))
-    model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+    with _quiet_loading():
+        model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
     transformer = model[0].auto_model.eval()
 
     def forward(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -172,6 +174,35 @@ def _torch_forward(model_dir: Path, threads: int, bf16: bool = False) -> Forward
         return out.last_hidden_state.float().numpy()
 
     return forward
+
+
+class _DropQuantiserAdvice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Please consider to run pre-processing")
+
+
+@contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """Load or convert the model without console side effects: no weight-loading progress bar, and no
+    advice from onnxruntime's quantiser, which warns through the root logger. That call would also
+    configure console logging for the whole process (logging.basicConfig), after which bm25s, whose
+    logger is set to DEBUG, prints a line every time an index is built. Dynamic int8 quantisation
+    without pre-processing is chosen on purpose (pre-processing would change the vectors)."""
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    root = logging.getLogger()
+    guard, advice = logging.NullHandler(), _DropQuantiserAdvice()
+    root.addHandler(guard)  # a root logger with a handler is not configured behind our back
+    root.addFilter(advice)
+    try:
+        yield
+    finally:
+        root.removeFilter(advice)
+        root.removeHandler(guard)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 @contextmanager
@@ -196,7 +227,8 @@ def export_int8_onnx(model_dir: Path, target: Path) -> Path:
         from onnxruntime.quantization import QuantType, quantize_dynamic
         from transformers import AutoModel
 
-        model = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
+        with _quiet_loading():
+            model = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
 
         class _Hidden(torch.nn.Module):
             def __init__(self, inner: torch.nn.Module) -> None:
@@ -226,7 +258,8 @@ def export_int8_onnx(model_dir: Path, target: Path) -> Path:
                 dynamo=False,
                 dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
             )
-        quantize_dynamic(str(tmp_fp32), str(tmp_int8), weight_type=QuantType.QInt8, per_channel=True)
+        with _quiet_loading():
+            quantize_dynamic(str(tmp_fp32), str(tmp_int8), weight_type=QuantType.QInt8, per_channel=True)
         tmp_fp32.unlink(missing_ok=True)
         os.replace(tmp_int8, target)  # atomic: a reader never sees half a model
         return target
