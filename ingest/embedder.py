@@ -184,23 +184,25 @@ class _DropQuantiserAdvice(logging.Filter):
 @contextmanager
 def _quiet_loading() -> Iterator[None]:
     """Load or convert the model without console side effects: no weight-loading progress bar, and no
-    advice from onnxruntime's quantiser, which warns through the root logger. That call would also
-    configure console logging for the whole process (logging.basicConfig), after which bm25s, whose
-    logger is set to DEBUG, prints a line every time an index is built. Dynamic int8 quantisation
-    without pre-processing is chosen on purpose (pre-processing would change the vectors)."""
+    advice from onnxruntime's quantiser, which warns through the root logger. That call also configures
+    console logging for the whole process when nothing has (logging.basicConfig), after which bm25s,
+    whose logger is set to DEBUG, would print a line every time an index is built; the console handler
+    it adds is taken away again. Real warnings still show. Dynamic int8 quantisation without
+    pre-processing is chosen on purpose (pre-processing would change the vectors)."""
     from transformers.utils import logging as hf_logging
 
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     root = logging.getLogger()
-    guard, advice = logging.NullHandler(), _DropQuantiserAdvice()
-    root.addHandler(guard)  # a root logger with a handler is not configured behind our back
+    before, advice = list(root.handlers), _DropQuantiserAdvice()
     root.addFilter(advice)
     try:
         yield
     finally:
         root.removeFilter(advice)
-        root.removeHandler(guard)
+        for handler in list(root.handlers):
+            if type(handler) is logging.StreamHandler and handler not in before:  # basicConfig's
+                root.removeHandler(handler)
         if bars:
             hf_logging.enable_progress_bar()
 
