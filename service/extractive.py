@@ -265,12 +265,11 @@ class ExtractiveAnswerer:
             return Extracted([], True, 0.0)
         best = ranked[0]
         features = self.features(snapshot, question, best)
-        if unknown_name(snapshot, question, ranked) is not None:
-            return Extracted([], True, 0.0, features)
-        if features["type_missing"]:
-            # Even the sentence ranked best with the type bonus holds no new thing of the kind asked
-            # for, so no quote could answer it (on dev: 15 of 40 unanswerable questions, 0 of 91
-            # answerable ones); the logistic model alone weighed that against high term overlap.
+        # A question naming something the documents never mention, or a typed one whose best sentence,
+        # even ranked with the type bonus, holds no new thing of the kind asked for: no quote could
+        # answer it (the type rule on dev: 15 of 40 unanswerable questions, 0 of 91 answerable ones;
+        # the logistic model alone weighed that against high term overlap).
+        if features["type_missing"] or unknown_name(snapshot, question, ranked) is not None:
             return Extracted([], True, 0.0, features)
         confidence = self.confidence(features)
         if confidence < 0.5:
