@@ -186,9 +186,10 @@ class Server:
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
         self.startup_s = 0.0
+        self.started = 0.0
 
     def __enter__(self) -> Server:
-        started = time.perf_counter()
+        self.started = started = time.perf_counter()
         with open(self.log, "ab") as log:
             command = [sys.executable, "-m", "verbatim.cli", "serve", "--host", "127.0.0.1",
                        "--port", str(self.port)]
@@ -225,6 +226,20 @@ class Server:
             return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         except (OSError, AssertionError, IndexError, ValueError):
             return float("nan")
+
+    def wait_for_warm_up(self, timeout: float = 300) -> float:
+        """Wait until the engine's background warm-up has ended (its WARM_UP_ENDED log line): measured
+        before that, the first phases share the CPU with it. Seconds since the server was started."""
+        from service.engine import WARM_UP_ENDED
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.log.exists() and WARM_UP_ENDED.encode() in self.log.read_bytes():
+                return time.perf_counter() - self.started
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"server exited ({self.proc.returncode}):\n{self._tail()}")
+            time.sleep(0.2)
+        raise RuntimeError(f"the server's warm-up did not end in {timeout:.0f} s:\n{self._tail()}")
 
     def log_size(self) -> int:
         return self.log.stat().st_size if self.log.exists() else 0
@@ -403,6 +418,8 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
                           args.profile)
     phases: list[Phase] = []
     with Server(work / "serve", corpus, args.runtime, cache, work / "serve.log") as server:
+        print("… waiting for the server's background warm-up", file=sys.stderr, flush=True)
+        warm_up = server.wait_for_warm_up()
         print("… /healthz at concurrency 1 (the HTTP stack alone)", file=sys.stderr, flush=True)
         phases.append(drive(server.url, "/healthz", questions, 1, args.requests, args.seconds, server=server))
         for concurrency, requests in ((1, args.requests), (args.concurrency, args.requests_concurrent)):
@@ -415,13 +432,14 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
           f"{args.overload_inflight}", file=sys.stderr, flush=True)
     with Server(work / "overload", corpus, args.runtime, cache, work / "overload.log",
                 max_inflight=args.overload_inflight) as server:
+        server.wait_for_warm_up()
         probes: dict[bool, Phase] = {}
         for polite in (False, True):
             since = server.log_size()
             probes[polite] = drive(server.url, "/ask", questions, args.overload_concurrency,
                                    args.overload_requests, args.seconds, warmup=4, polite=polite)
             probes[polite].server_ms = server.server_side_ms(since, "/ask")
-    report = _report(args, floor, ingest, phases, probes, startup, load_before)
+    report = _report(args, floor, ingest, phases, probes, startup, warm_up, load_before)
     path = write_report(args.json, report)
     print(render(report))
     if args.profile:
@@ -431,7 +449,8 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
 
 
 def _report(args: argparse.Namespace, floor: dict[str, Any], ingest: dict[str, Any], phases: list[Phase],
-            probes: dict[bool, Phase], startup: float, load_before: list[float]) -> dict[str, Any]:
+            probes: dict[bool, Phase], startup: float, warm_up: float,
+            load_before: list[float]) -> dict[str, Any]:
     results = [p.summary() for p in phases]
     ask1 = next(r for r in results if r["endpoint"] == "/ask" and r["concurrency"] == 1)
     askc = next(r for r in results if r["endpoint"] == "/ask" and r["concurrency"] == args.concurrency)
@@ -457,7 +476,7 @@ def _report(args: argparse.Namespace, floor: dict[str, Any], ingest: dict[str, A
     floor_out = {k: v for k, v in floor.items() if k != "profile"}
     return {"benchmark": "latency", "machine": machine(), "load_average_before": load_before,
             "load_average_after": load_average(), "runtime": args.runtime, "ingest": ingest,
-            "server_startup_s": startup, "floor": floor_out, "phases": results,
+            "server_startup_s": startup, "server_warm_up_s": warm_up, "floor": floor_out, "phases": results,
             "ask_p50_over_floor_p50": ratio, "overload": overload, "goals": goals,
             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
 
@@ -489,7 +508,8 @@ def render(report: dict[str, Any]) -> str:
         f"{report['machine']['cpus']} CPUs, load average {report['load_average_before']} before, "
         f"{report['load_average_after']} after",
         f"index: {report['ingest']['documents']} documents, {f['chunks']} chunks; server ready in "
-        f"{report['server_startup_s']:.1f} s",
+        f"{report['server_startup_s']:.1f} s, its background warm-up ended at "
+        f"{report['server_warm_up_s']:.1f} s (the phases start after it)",
         f"floor (in-process, {f['rounds']} rounds): embed + Chroma k={k} {pair('floor_ms')}",
         f"  embed {pair('embed_ms')}; Chroma k={k} {pair(f'chroma_k{k}_ms')}; "
         f"Chroma k=5 {pair('chroma_k5_ms')}",

@@ -5,6 +5,7 @@ Examples are general English on purpose (not the eval questions), so the rules a
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.engine import Engine
+from service.engine import WARM_UP_ENDED, Engine
 from service.extractive import ExtractiveAnswerer, corpus_lexicon
 from service.question import (
     Lexicon,
@@ -308,6 +309,30 @@ def test_engine_stop_waits_for_the_warm_up(tmp_path: Path) -> None:
     assert warm_up is not None
     engine.stop()
     assert not warm_up.is_alive()
+
+
+def test_the_warm_up_logs_its_end_even_when_it_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The latency benchmark waits for this line before it measures; a failed warm-up must not hang it."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Wheat reached Armenia by train from Kazakhstan in November.")
+
+    def broken(*_: object, **__: object) -> int:
+        raise RuntimeError("no model")
+
+    engine = Engine(make_settings(tmp_path / "data", corpus))
+    assert engine.answerer.word_vectors is not None
+    monkeypatch.setattr(engine.answerer.word_vectors, "warm", broken)
+    with caplog.at_level(logging.INFO, logger="verbatim.engine"):
+        engine.start()
+        assert engine._warm_thread is not None
+        engine._warm_thread.join(timeout=60)
+        engine.stop()
+    messages = [r.getMessage() for r in caplog.records if r.name == "verbatim.engine"]
+    assert any(m.startswith("word-vector warm-up failed") for m in messages)
+    assert any(m.startswith(f"{WARM_UP_ENDED}: 0 word vectors") for m in messages)
 
 
 def test_a_word_vector_does_not_depend_on_its_batch(seeded_engine: Engine) -> None:

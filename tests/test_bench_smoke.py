@@ -61,6 +61,10 @@ def test_latency_benchmark_quick(tmp_path: Path, capsys: pytest.CaptureFixture[s
     ratio = re.search(r"/ask p50 / floor p50 = (\S+)", out)
     assert ratio and float(ratio.group(1)) > 0
     report = json.loads(report_path.read_text())
+    warm_up = re.search(r"background warm-up ended at (\S+) s", out)
+    assert warm_up and 0 < report["server_startup_s"] <= float(warm_up.group(1)) == round(
+        report["server_warm_up_s"], 1
+    )
     for overload in report["overload"].values():
         assert overload["shed"] > 0 and overload["shed_with_retry_after"] == overload["shed"]
         assert overload["other_statuses"] == 0
