@@ -65,8 +65,9 @@ FALLBACK_QUESTIONS = (
 )
 
 
-def load_questions(path: Path = QUESTIONS, limit: int = 60) -> list[str]:
-    """A fixed, varied list of questions about the seeds: every kind of the eval set, interleaved."""
+def load_questions(path: Path = QUESTIONS, limit: int | None = 60) -> list[str]:
+    """A fixed, varied list of questions about the seeds: every kind of the eval set, interleaved
+    (`limit=None`: all of them)."""
     if not path.exists():
         return list(FALLBACK_QUESTIONS)
     by_kind: dict[str, list[str]] = {}
@@ -75,9 +76,10 @@ def load_questions(path: Path = QUESTIONS, limit: int = 60) -> list[str]:
             item = json.loads(line)
             by_kind.setdefault(str(item.get("kind", "other")), []).append(str(item["question"]))
     out: list[str] = []
-    while len(out) < limit and any(by_kind.values()):
+    cap = limit if limit is not None else sum(len(v) for v in by_kind.values())
+    while len(out) < cap and any(by_kind.values()):
         for kind in sorted(by_kind):
-            if by_kind[kind] and len(out) < limit:
+            if by_kind[kind] and len(out) < cap:
                 out.append(by_kind[kind].pop(0))
     return out or list(FALLBACK_QUESTIONS)
 
@@ -117,6 +119,7 @@ def measure_floor(settings: Any, questions: Sequence[str], rounds: int,
     engine = Engine(settings)
     engine.start(bootstrap=False)
     try:
+        engine.wait_for_warm_up(timeout=300)  # it would share the CPU with the first rounds
         retriever, store = engine.retriever, engine.store
         fetch = max(retriever.config.fetch, 5 * 4)
         for q in questions[:10]:  # warm-up: first calls allocate
@@ -273,6 +276,7 @@ class Phase:
 
     endpoint: str
     concurrency: int
+    new_questions: bool = False  # each question once, none asked of this server before
     requests: int = 0
     seconds: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
@@ -289,7 +293,8 @@ class Phase:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "endpoint": self.endpoint, "concurrency": self.concurrency, "requests": self.requests,
+            "endpoint": self.endpoint, "concurrency": self.concurrency, "new_questions": self.new_questions,
+            "requests": self.requests,
             "seconds": self.seconds, "rps": self.requests / self.seconds if self.seconds else 0.0,
             "errors": self.errors, "statuses": dict(self.statuses), **percentiles(self.latencies_ms),
             "max": max(self.latencies_ms, default=float("nan")),
@@ -308,8 +313,8 @@ async def _request(client: httpx.AsyncClient, endpoint: str, question: str) -> h
 
 
 async def _drive(url: str, endpoint: str, questions: Sequence[str], concurrency: int, requests: int,
-                 seconds: float, warmup: int, polite: bool = False) -> Phase:
-    phase = Phase(endpoint, concurrency)
+                 seconds: float, warmup: int, polite: bool = False, new_questions: bool = False) -> Phase:
+    phase = Phase(endpoint, concurrency, new_questions)
     limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
         for i in range(warmup):
@@ -357,12 +362,17 @@ def _number(text: str | None) -> bool:
 
 def drive(url: str, endpoint: str, questions: Sequence[str], concurrency: int, requests: int,
           seconds: float, warmup: int | None = None, server: Server | None = None,
-          polite: bool = False) -> Phase:
+          polite: bool = False, new_questions: bool = False) -> Phase:
     """`requests` POSTs (or `seconds`, whichever ends first) from `concurrency` clients; `polite`
-    clients wait Retry-After after a 503, the others retry at once."""
-    warm = max(4, 2 * concurrency) if warmup is None else warmup
+    clients wait Retry-After after a 503, the others retry at once. `new_questions`: the questions
+    have not been asked of this server, each is asked once and nothing warms up first."""
+    warm = 0 if new_questions else max(4, 2 * concurrency) if warmup is None else warmup
+    if new_questions:
+        requests = min(requests, len(questions))
     before = server.cpu_seconds() if server else float("nan")
-    phase = asyncio.run(_drive(url, endpoint, questions, concurrency, requests, seconds, warm, polite))
+    phase = asyncio.run(
+        _drive(url, endpoint, questions, concurrency, requests, seconds, warm, polite, new_questions)
+    )
     if server:  # includes the warm-up requests: a slight overestimate
         phase.server_cpu_s = (server.cpu_seconds() - before) * phase.requests / (phase.requests + warm)
     return phase
@@ -406,7 +416,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _bench(args: argparse.Namespace, work: Path) -> int:
     cache = (args.model_cache or default_model_cache()).resolve()
     corpus = args.corpus.resolve()
-    questions = load_questions()
+    ordered = load_questions(limit=None)
+    questions, unseen = ordered[:60], ordered[60:]  # the repeated set, and questions it never asks
     load_before = load_average()
     base = work / "base"
     print(f"… ingesting {corpus}", file=sys.stderr, flush=True)
@@ -422,6 +433,11 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
         warm_up = server.wait_for_warm_up()
         print("… /healthz at concurrency 1 (the HTTP stack alone)", file=sys.stderr, flush=True)
         phases.append(drive(server.url, "/healthz", questions, 1, args.requests, args.seconds, server=server))
+        if unseen:
+            print(f"… /ask at concurrency 1 on {min(len(unseen), args.requests)} questions not asked before",
+                  file=sys.stderr, flush=True)
+            phases.append(drive(server.url, "/ask", unseen, 1, args.requests, args.seconds, server=server,
+                                new_questions=True))
         for concurrency, requests in ((1, args.requests), (args.concurrency, args.requests_concurrent)):
             for endpoint in ("/search", "/ask"):
                 print(f"… {endpoint} at concurrency {concurrency}", file=sys.stderr, flush=True)
@@ -452,8 +468,9 @@ def _report(args: argparse.Namespace, floor: dict[str, Any], ingest: dict[str, A
             probes: dict[bool, Phase], startup: float, warm_up: float,
             load_before: list[float]) -> dict[str, Any]:
     results = [p.summary() for p in phases]
-    ask1 = next(r for r in results if r["endpoint"] == "/ask" and r["concurrency"] == 1)
-    askc = next(r for r in results if r["endpoint"] == "/ask" and r["concurrency"] == args.concurrency)
+    repeated = [r for r in results if not r["new_questions"]]
+    ask1 = next(r for r in repeated if r["endpoint"] == "/ask" and r["concurrency"] == 1)
+    askc = next(r for r in repeated if r["endpoint"] == "/ask" and r["concurrency"] == args.concurrency)
     ratio = ask1["p50"] / floor["floor_ms"]["p50"]
     overload = {("polite" if polite else "hammer"): _overload(probe, args.overload_inflight)
                 for polite, probe in probes.items()}
@@ -518,9 +535,14 @@ def render(report: dict[str, Any]) -> str:
     ]
     headers = ["endpoint", "conc", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms",
                "server CPU ms/req"]
-    rows = [[p["endpoint"], p["concurrency"], p["requests"], p["errors"], p["rps"], p["p50"], p["p95"],
-             p["p99"], p["max"], p["server_cpu_ms_per_request"]] for p in report["phases"]]
-    out += [table(headers, rows), ""]
+    rows = [[p["endpoint"] + (" new" if p["new_questions"] else ""), p["concurrency"], p["requests"],
+             p["errors"], p["rps"], p["p50"], p["p95"], p["p99"], p["max"], p["server_cpu_ms_per_request"]]
+            for p in report["phases"]]
+    out += [table(headers, rows)]
+    if any(p["new_questions"] for p in report["phases"]):
+        out.append("(/ask new: questions not asked of the server before, each once: their words not in the "
+                   "index get word vectors on the way; the other rows repeat a set of 60)")
+    out.append("")
     out.append(f"/ask p50 / floor p50 = {report['ask_p50_over_floor_p50']:.2f}")
     for kind, o in report["overload"].items():
         ok, shed = o["accepted_ms"], o["shed_ms"]

@@ -172,6 +172,13 @@ class Engine:
             log.info("empty index: ingesting %s", corpus)
             self.ingest(None, wait=600.0)
 
+    def wait_for_warm_up(self, timeout: float | None = None) -> bool:
+        """Block until the background warm-up has ended (benchmarks measure after it); True if it has."""
+        thread = self._warm_thread
+        if thread is not None:
+            thread.join(timeout)
+        return thread is None or not thread.is_alive()
+
     def stop(self) -> None:
         self.snapshots.stop()
         # The warm-up runs the model in native code: a process must not exit under it (it aborts).

@@ -58,6 +58,11 @@ def test_latency_benchmark_quick(tmp_path: Path, capsys: pytest.CaptureFixture[s
         statuses = [p["statuses"] for p in json.loads(report_path.read_text())["phases"]]
         assert requests > 0 and errors == 0, f"{endpoint} c={concurrency}: {statuses}\n{out}"
         assert rps > 0 and 0 < p50 <= p95 <= p99 and cpu_ms >= 0
+    # Questions the server has not been asked, each once: what a new question costs.
+    requests, errors, rps, p50, p95, p99, _, cpu_ms = _row(out, "/ask", "new", "1")
+    assert requests == 20 and errors == 0 and 0 < p50 <= p95 <= p99
+    fresh = next(p for p in json.loads(report_path.read_text())["phases"] if p["new_questions"])
+    assert fresh["endpoint"] == "/ask" and fresh["statuses"] == {"200": 20}
     ratio = re.search(r"/ask p50 / floor p50 = (\S+)", out)
     assert ratio and float(ratio.group(1)) > 0
     report = json.loads(report_path.read_text())
