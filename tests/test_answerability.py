@@ -328,7 +328,8 @@ def test_the_warm_up_logs_its_end_even_when_it_fails(
     with caplog.at_level(logging.INFO, logger="verbatim.engine"):
         engine.start()
         assert engine._warm_thread is not None
-        engine._warm_thread.join(timeout=60)
+        assert engine.wait_for_warm_up(timeout=60)
+        assert not engine._warm_thread.is_alive()
         engine.stop()
     messages = [r.getMessage() for r in caplog.records if r.name == "verbatim.engine"]
     assert any(m.startswith("word-vector warm-up failed") for m in messages)
