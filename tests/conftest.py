@@ -103,6 +103,14 @@ class LiveServer:
             time.sleep(0.2)
         raise RuntimeError("server never became ready")
 
+    def quiesce(self, timeout: float = 5) -> None:
+        """Wait until no request is still running on the server: a streamed response's client has
+        everything before the server's middleware logs it, and a line logged after the test has
+        ended would land in pytest's terminal output."""
+        deadline = time.monotonic() + timeout
+        while self.server.server_state.tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     def __exit__(self, *_: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)

@@ -242,7 +242,9 @@ def stream(live: LiveServer, headers: dict[str, str] | None = None, **body: Any)
     with httpx.stream("POST", f"{live.url}/ask", json={"question": QUESTION, **body}, headers=headers,
                       timeout=30) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
-        return sse_events(r)
+        events = sse_events(r)
+    live.quiesce()
+    return events
 
 
 def test_streaming_gives_the_same_final_citations(live: LiveServer, llm: FakeLLM) -> None:
