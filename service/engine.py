@@ -173,7 +173,8 @@ class Engine:
             self.ingest(None, wait=600.0)
 
     def wait_for_warm_up(self, timeout: float | None = None) -> bool:
-        """Block until the background warm-up has ended (benchmarks measure after it); True if it has."""
+        """Block until the warm-up that start() began has ended (benchmarks measure after it); True if it
+        has, or if start() began none (no index yet)."""
         thread = self._warm_thread
         if thread is not None:
             thread.join(timeout)
