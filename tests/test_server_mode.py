@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import shutil
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ingest.pipeline import EMBED_BATCH_CHUNKS
 from ingest.store import IndexStore
 from tests._servers import ApiProcess, check_whole_index, clean_env, run_cli, unprivileged_prefix
 from tests.conftest import REPO, SEEDS, ChromaServer, make_settings, read_source
@@ -254,7 +256,13 @@ def test_ingest_sigkilled_mid_write_keeps_serving_the_previous_index(cluster: Cl
     with cluster.api("api-kill") as api:
         ready = api.wait_ready(headers=AUTH)
         stored_before = _chunk_count(cluster.chroma.url)
-        names = _extra_documents(cluster.corpus, 8)
+        # Enough documents for three write groups (EMBED_BATCH_CHUNKS chunks each), so the kill after the
+        # first group's write lands before that group's commit or, at the latest, while the next group is
+        # still embedding. With one group, its commit followed the write within milliseconds and a slow
+        # poll could miss the window (seen once in CI: all 8 documents committed before the kill).
+        served = len(httpx.get(f"{api.url}/documents", headers=AUTH).json()["documents"])
+        per_document = ready["chunks"] / served
+        names = _extra_documents(cluster.corpus, math.ceil(2.5 * EMBED_BATCH_CHUNKS / per_document))
         env = cluster.env("job")
         batch = str(cluster.corpus / "batch")
         proc = subprocess.Popen([sys.executable, "-m", "verbatim.cli", "ingest", batch], cwd=REPO, env=env,
