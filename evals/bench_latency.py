@@ -366,9 +366,10 @@ def drive(url: str, endpoint: str, questions: Sequence[str], concurrency: int, r
     """`requests` POSTs (or `seconds`, whichever ends first) from `concurrency` clients; `polite`
     clients wait Retry-After after a 503, the others retry at once. `new_questions`: the questions
     have not been asked of this server, each is asked once and nothing warms up first."""
-    warm = 0 if new_questions else max(4, 2 * concurrency) if warmup is None else warmup
     if new_questions:
-        requests = min(requests, len(questions))
+        warm, requests = 0, min(requests, len(questions))
+    else:
+        warm = max(4, 2 * concurrency) if warmup is None else warmup
     before = server.cpu_seconds() if server else float("nan")
     phase = asyncio.run(
         _drive(url, endpoint, questions, concurrency, requests, seconds, warm, polite, new_questions)

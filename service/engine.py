@@ -184,9 +184,8 @@ class Engine:
         self.snapshots.stop()
         # The warm-up runs the model in native code: a process must not exit under it (it aborts).
         self._stopping.set()
-        if self._warm_thread is not None:
-            self._warm_thread.join(timeout=30)
-            self._warm_thread = None
+        self.wait_for_warm_up(timeout=30)
+        self._warm_thread = None
 
     def snapshot(self) -> Snapshot:
         snap = self.snapshots.current
