@@ -65,10 +65,10 @@ def main() -> None:
         print("retrieval:", best_cfg, round(retrieval_score(best_cfg), 4))
         engine.retriever.config = best_cfg
 
-        cands = {}
+        cands, retrieved = {}, {}
         for q in questions:
-            hits = engine.retriever.search(snap, q.question, vectors[q.id], 5)
-            cands[q.id] = engine.answerer.candidates(snap, q.question, vectors[q.id], hits)
+            retrieved[q.id] = engine.retriever.search(snap, q.question, vectors[q.id], 5)
+            cands[q.id] = engine.answerer.candidates(snap, q.question, vectors[q.id], retrieved[q.id])
 
         def hit_rate(model: AnswerModel) -> float:
             engine.answerer.model = replace(model, abstain_bias=100.0, abstain_weights=(0.0,) * len(FEATURES))
@@ -76,7 +76,7 @@ def main() -> None:
             answerable = [q for q in questions if q.answerable]
             for q in answerable:
                 ranked = engine.answerer.rescore(cands[q.id])
-                got = engine.answerer.choose(snap, q.question, ranked)
+                got = engine.answerer.choose(snap, q.question, ranked, retrieved[q.id])
                 text = " ".join(x.text for x in got.quotes)
                 good += any(answer_in_text(a, text) for a in q.answers)
             return good / len(answerable)

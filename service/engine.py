@@ -233,7 +233,7 @@ class Engine:
         t2 = time.perf_counter()
         answer, citations = render_answer(extracted)
         return AskResponse(
-            answer=ABSTAIN_TEXT if extracted.abstained else answer,
+            answer=(extracted.abstain_text or ABSTAIN_TEXT) if extracted.abstained else answer,
             abstained=extracted.abstained,
             backend="extractive",
             citations=citations,

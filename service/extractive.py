@@ -16,12 +16,14 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ingest.segmenter import classify
+from service.authorship import authorship_topic, byline_span, searched_text
 from service.question import (
     AnswerType,
     Lexicon,
@@ -118,6 +120,7 @@ class Extracted:
     abstained: bool
     confidence: float
     features: dict[str, float] = field(default_factory=dict)
+    abstain_text: str | None = None  # a plainer reason than ABSTAIN_TEXT, when there is one
 
 
 def is_statement(sentence: str) -> bool:
@@ -166,6 +169,7 @@ class ExtractiveAnswerer:
         self, snapshot: Snapshot, question: str, query_vector: np.ndarray, hits: list[Hit]
     ) -> list[Candidate]:
         """Every sentence of the retrieved passages, scored (each raw span once)."""
+        question = searched_text(question)
         qterms = list(dict.fromkeys(terms(question)))
         kind = answer_type(question)
         seen: set[tuple[str, int, int]] = set()
@@ -194,6 +198,7 @@ class ExtractiveAnswerer:
 
     def features(self, snapshot: Snapshot, question: str, best: Candidate) -> dict[str, float]:
         """Inputs of the abstention model for the best candidate."""
+        question = searched_text(question)
         qterms = list(dict.fromkeys(terms(question)))
         chunk = best.hit.chunk
         passage_terms = snapshot.memo(
@@ -257,10 +262,20 @@ class ExtractiveAnswerer:
         self, snapshot: Snapshot, question: str, query_vector: np.ndarray, hits: list[Hit]
     ) -> Extracted:
         """Pick up to three verbatim quotes, or abstain when the confidence is below one half."""
-        return self.choose(snapshot, question, self.candidates(snapshot, question, query_vector, hits))
+        return self.choose(snapshot, question, self.candidates(snapshot, question, query_vector, hits), hits)
 
-    def choose(self, snapshot: Snapshot, question: str, ranked: list[Candidate]) -> Extracted:
-        """The answer from ranked candidates (split out so tuning can rescore without re-retrieving)."""
+    def choose(
+        self, snapshot: Snapshot, question: str, ranked: list[Candidate], hits: Sequence[Hit] = ()
+    ) -> Extracted:
+        """The answer from ranked candidates (split out so tuning can rescore without re-retrieving).
+        `hits` are the retrieved passages: an authorship question is answered from the byline among them."""
+        topic = authorship_topic(question)
+        extracted = self._choose(snapshot, topic or question, ranked)
+        if topic is None or extracted.abstained:
+            return extracted
+        return _byline_answer(snapshot, extracted, ranked, hits)
+
+    def _choose(self, snapshot: Snapshot, question: str, ranked: list[Candidate]) -> Extracted:
         if not ranked:
             return Extracted([], True, 0.0)
         best = ranked[0]
@@ -285,6 +300,31 @@ class ExtractiveAnswerer:
                 continue
             chosen.append(cand)
         return Extracted(_join_neighbours(chosen), False, confidence, features)
+
+
+def _byline_answer(
+    snapshot: Snapshot, about: Extracted, ranked: list[Candidate], hits: Sequence[Hit]
+) -> Extracted:
+    """Who wrote the article the documents hold on a topic they cover: its byline, quoted, then the
+    article's best sentence on the topic (so the reader sees which article it is). The article is the
+    top passage's, the one whose byline passage retrieval kept among the hits."""
+    article = (hits[0] if hits else ranked[0].hit).chunk
+    found = byline_span(snapshot, article)
+    byline = None if found is None else snapshot.chunks[found[0]].chunk_id
+    byline_hit = next((h for h in hits if h.chunk.chunk_id == byline), None)
+    if found is None or byline_hit is None:
+        named = f"“{article.title}”" if article.title else "the article"
+        reason = f"The documents do not name the author of {named}. The closest passages are listed below."
+        return Extracted([], True, 0.0, about.features, abstain_text=reason)
+    _, start, end = found
+    chunk = byline_hit.chunk
+    text = chunk.text[start - chunk.start : end - chunk.start]
+    quotes = [Quote(byline_hit, start, end, text, ranked[0].score)]
+    same_article = (article.source, article.title)
+    on_topic = next((c for c in ranked if (c.hit.chunk.source, c.hit.chunk.title) == same_article), None)
+    if on_topic is not None and (on_topic.hit.chunk.chunk_id, on_topic.start) != (chunk.chunk_id, start):
+        quotes.append(_quote(on_topic))
+    return Extracted(quotes, False, about.confidence, about.features)
 
 
 def _entities(snapshot: Snapshot, key: tuple[str, int, int], sentence: str, kind: AnswerType) -> list[str]:
@@ -340,14 +380,13 @@ def _join_neighbours(chosen: list[Candidate]) -> list[Quote]:
             prev.text = chunk.text[prev.start - chunk.start : prev.end - chunk.start]
             prev.score = max(prev.score, cand.score)
             continue
-        quotes.append(
-            Quote(
-                cand.hit,
-                cand.start,
-                cand.end,
-                chunk.text[cand.start - chunk.start : cand.end - chunk.start],
-                cand.score,
-            )
-        )
+        quotes.append(_quote(cand))
     quotes.sort(key=lambda q: -q.score)
     return quotes
+
+
+def _quote(cand: Candidate) -> Quote:
+    """A candidate sentence as a quote: its raw span and text."""
+    chunk = cand.hit.chunk
+    text = chunk.text[cand.start - chunk.start : cand.end - chunk.start]
+    return Quote(cand.hit, cand.start, cand.end, text, cand.score)

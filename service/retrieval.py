@@ -1,4 +1,7 @@
-"""Hybrid retrieval: dense search in Chroma + BM25 in memory, fused by weighted reciprocal rank."""
+"""Hybrid retrieval: dense search in Chroma + BM25 in memory, fused by weighted reciprocal rank.
+
+A question asking who wrote an article is searched by its topic, and the byline passage of the article
+found is kept among the hits (`service/authorship.py`)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import numpy as np
 
 from ingest.embedder import Encoder
 from ingest.store import ChunkRecord, IndexStore
+from service.authorship import authorship_topic, byline_span, searched_text
 from service.snapshot import Snapshot
 from service.text import terms
 
@@ -46,7 +50,7 @@ class Retriever:
 
     def embed_query(self, question: str) -> np.ndarray:
         """The question vector, with the same model and settings as ingestion."""
-        return self.encoder.embed([question])[0]
+        return self.encoder.embed([searched_text(question)])[0]
 
     def search(
         self,
@@ -65,7 +69,7 @@ class Retriever:
             for rank, (chunk_id, _) in enumerate(self._dense(snapshot, query_vector, fetch, sources)):
                 scores[chunk_id] = scores.get(chunk_id, 0.0) + cfg.dense_weight / (cfg.rrf_k + rank + 1)
         if mode in ("hybrid", "lexical"):
-            for rank, index in enumerate(self._lexical(snapshot, question, fetch, sources)):
+            for rank, index in enumerate(self._lexical(snapshot, searched_text(question), fetch, sources)):
                 scores[index] = scores.get(index, 0.0) + cfg.lexical_weight / (cfg.rrf_k + rank + 1)
         ordered = sorted(scores.items(), key=lambda kv: -kv[1])
         hits: list[Hit] = []
@@ -81,6 +85,8 @@ class Retriever:
             kept_shingles.append(shingles)
             if len(hits) >= top_k:
                 break
+        if hits and authorship_topic(question) is not None:
+            return _with_byline(snapshot, hits, query_vector, top_k)
         return hits
 
     def _dense(
@@ -99,6 +105,19 @@ class Retriever:
             scores = np.where(np.isin(snapshot.sources, list(sources)), scores, 0.0)
         top = np.argsort(-scores)[:n]
         return [int(i) for i in top if scores[i] > 0]
+
+
+def _with_byline(snapshot: Snapshot, hits: list[Hit], query_vector: np.ndarray, top_k: int) -> list[Hit]:
+    """The top article's byline passage among the hits: in the last place when it was not retrieved, so
+    there are still at most `top_k`."""
+    found = byline_span(snapshot, hits[0].chunk)
+    if found is None:
+        return hits
+    chunk = snapshot.chunks[found[0]]
+    if any(h.chunk.chunk_id == chunk.chunk_id for h in hits):
+        return hits
+    byline = Hit(chunk=chunk, similarity=float(chunk.vector @ query_vector), fused=0.0)
+    return [*hits[: top_k - 1], byline]
 
 
 def _overlaps(a: ChunkRecord, b: ChunkRecord) -> bool:
