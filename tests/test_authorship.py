@@ -12,7 +12,7 @@ import pytest
 
 from service.authorship import authorship_topic
 from service.engine import Engine
-from service.schemas import AskRequest
+from service.schemas import AskRequest, SearchRequest
 from tests.conftest import make_settings, read_source
 
 
@@ -56,7 +56,13 @@ NEWS = (
     "By Tom Lind\n\n"
     "The ferry line between Northhaven and Southport resumed service this week after a winter break. "
     "Tickets cost less than last year, and two new ships joined the fleet of the operator. "
-    "The operator plans a night crossing to Southport from June.\n"
+    "Winter storms had kept the ships in port for most of January and February.\n\n"
+    + "".join(
+        f"On day {i} of the spring timetable the morning ferry left Northhaven at seven and the evening one "
+        f"at six, and the crews logged {i * 40} passengers, mostly commuters with bicycles and lorries. "
+        for i in range(1, 13)
+    )
+    + "\n\nThe operator plans a night crossing to Southport from June, with cabins for forty sleepers.\n"
 )
 WEATHER = (
     "Storm season ahead on the northern coast\n\n"
@@ -115,3 +121,16 @@ def test_an_article_without_a_byline_abstains_and_says_why(engine: Engine) -> No
 def test_an_article_on_a_topic_the_documents_lack_abstains(engine: Engine) -> None:
     response = engine.ask(AskRequest(question="Who wrote the article about volcanoes on Mars?"))
     assert response.abstained and not response.citations
+
+
+def test_the_byline_passage_is_added_when_the_topic_is_far_from_it(engine: Engine) -> None:
+    question = "Who wrote the piece about the planned night crossing with sleeper cabins?"
+    response = engine.ask(AskRequest(question=question, top_k=2))
+    assert not response.abstained, response.answer
+    assert response.citations[0].quote == "By Tom Lind"
+    assert "night crossing" in response.citations[1].quote
+    # The byline is in another passage than the topic: retrieval added it, still within top_k.
+    assert len(response.passages) == 2
+    assert response.citations[0].chunk_id != response.citations[1].chunk_id
+    found = engine.search(SearchRequest(query=question, top_k=2))
+    assert [p.chunk_id for p in found.results] == [p.chunk_id for p in response.passages]
