@@ -64,12 +64,13 @@ class Retriever:
         """Top chunks for the question, near-duplicates collapsed."""
         cfg = self.config
         fetch = max(cfg.fetch, top_k * 4)
+        topic = authorship_topic(question)
         scores: dict[int, float] = {}
         if mode in ("hybrid", "dense"):
             for rank, (chunk_id, _) in enumerate(self._dense(snapshot, query_vector, fetch, sources)):
                 scores[chunk_id] = scores.get(chunk_id, 0.0) + cfg.dense_weight / (cfg.rrf_k + rank + 1)
         if mode in ("hybrid", "lexical"):
-            for rank, index in enumerate(self._lexical(snapshot, searched_text(question), fetch, sources)):
+            for rank, index in enumerate(self._lexical(snapshot, topic or question, fetch, sources)):
                 scores[index] = scores.get(index, 0.0) + cfg.lexical_weight / (cfg.rrf_k + rank + 1)
         ordered = sorted(scores.items(), key=lambda kv: -kv[1])
         hits: list[Hit] = []
@@ -85,7 +86,7 @@ class Retriever:
             kept_shingles.append(shingles)
             if len(hits) >= top_k:
                 break
-        if hits and authorship_topic(question) is not None:
+        if hits and topic is not None:
             return _with_byline(snapshot, hits, query_vector, top_k)
         return hits
 
