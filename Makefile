@@ -22,8 +22,12 @@ serve: install
 test: install
 	$(PY) -m pytest
 
+# Lint, format check, types and the import contract (what CI runs before the tests).
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) data reports

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from evals.benchutil import (
+from verbatim.evals.benchutil import (
     MB,
     REPO,
     REPORTS,
@@ -375,9 +375,9 @@ def _timed(stages: dict[str, float], name: str, fn: Callable[..., Any]) -> Calla
 
 def child_ingest(spec: dict[str, Any]) -> dict[str, Any]:
     """In a fresh process: load the encoder, ingest the corpus, ingest it again unchanged."""
-    from ingest.embedder import load_encoder
-    from ingest.pipeline import Ingestor
-    from ingest.store import IndexStore
+    from verbatim.ingest.index.embedder import load_encoder
+    from verbatim.ingest.index.store import IndexStore
+    from verbatim.ingest.pipeline import Ingestor
 
     settings = _settings(spec)
     rss_start = peak_rss_mb()
@@ -422,11 +422,11 @@ def child_cosine(spec: dict[str, Any]) -> dict[str, Any]:
     """Embed a deterministic sample of real chunks with int8 ONNX and with torch; compare vectors."""
     import numpy as np
 
-    from ingest.chunker import embedding_input
-    from ingest.embedder import bf16_supported, load_encoder
-    from ingest.pipeline import Ingestor
-    from ingest.reader import RawDocument, discover, load
-    from ingest.store import IndexStore
+    from verbatim.ingest.chunker import embedding_input
+    from verbatim.ingest.index.embedder import bf16_supported, load_encoder
+    from verbatim.ingest.index.store import IndexStore
+    from verbatim.ingest.pipeline import Ingestor
+    from verbatim.ingest.reader import RawDocument, discover, load
 
     onnx = load_encoder(_settings({**spec, "runtime": "onnx"}))
     torch = load_encoder(_settings({**spec, "runtime": "torch"}))
@@ -476,7 +476,7 @@ def child_cosine(spec: dict[str, Any]) -> dict[str, Any]:
 def _run_child(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
     """Run `kind` in a fresh interpreter (so peak memory is that run's own) and return its JSON."""
     proc = subprocess.run(
-        [sys.executable, "-m", "evals.bench_ingest", f"--child-{kind}", json.dumps(spec)],
+        [sys.executable, "-m", "verbatim.evals.bench_ingest", f"--child-{kind}", json.dumps(spec)],
         cwd=REPO,
         env=child_env(),
         capture_output=True,

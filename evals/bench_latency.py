@@ -36,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from evals.benchutil import (
+from verbatim.evals.benchutil import (
     REPO,
     REPORTS,
     SEEDS,
@@ -86,35 +86,55 @@ def load_questions(path: Path = QUESTIONS, limit: int | None = 60) -> list[str]:
 
 # ----------------------------------------------------------------------------------- the index and floor
 
+
 def _settings(data_dir: Path, corpus: Path, runtime: str, cache: Path, **extra: Any) -> Any:
     from verbatim.settings import Settings
 
-    return Settings(data_dir=data_dir, corpus_dir=corpus, chroma_url=None, collection="verbatim",
-                    embed_runtime=runtime, model_cache_dir=cache, **extra)
+    return Settings(
+        data_dir=data_dir,
+        corpus_dir=corpus,
+        chroma_url=None,
+        collection="verbatim",
+        embed_runtime=runtime,  # type: ignore[arg-type]  # checked by Settings at run time
+        model_cache_dir=cache,
+        **extra,
+    )
 
 
 def ingest_child(data_dir: Path, corpus: Path, runtime: str, cache: Path) -> dict[str, Any]:
     """Ingest in a child process (the parent must not hold the embedded store it later copies)."""
     env = child_env(data_dir=data_dir, corpus_dir=corpus, embed_runtime=runtime, model_cache_dir=cache)
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "verbatim.cli", "ingest", "--json"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=1800, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "verbatim.cli", "ingest", "--json"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"ingest failed:\n{proc.stderr[-4000:]}")
     report = json.loads(proc.stdout)
-    return {"documents": report["documents"], "chunks": report["chunks"], "seconds": report["seconds"],
-            "wall_s": time.perf_counter() - started}
+    return {
+        "documents": report["documents"],
+        "chunks": report["chunks"],
+        "seconds": report["seconds"],
+        "wall_s": time.perf_counter() - started,
+    }
 
 
 def _ms(seconds: float) -> float:
     return seconds * 1000.0
 
 
-def measure_floor(settings: Any, questions: Sequence[str], rounds: int,
-                  profile: bool = False) -> dict[str, Any]:
+def measure_floor(
+    settings: Any, questions: Sequence[str], rounds: int, profile: bool = False
+) -> dict[str, Any]:
     """In-process: embed + Chroma query (the floor), each alone, and Engine.ask / Engine.search."""
-    from service.engine import Engine
-    from service.schemas import AskRequest, SearchRequest
+    from verbatim.service.qa.engine import Engine
+    from verbatim.service.qa.schemas import AskRequest, SearchRequest
 
     engine = Engine(settings)
     engine.start(bootstrap=False)
@@ -146,11 +166,15 @@ def measure_floor(settings: Any, questions: Sequence[str], rounds: int,
             ask.append(_ms(t4 - t3))
             search.append(_ms(t5 - t4))
         result: dict[str, Any] = {
-            "rounds": rounds, "fetch": fetch, "chunks": engine.snapshot().chunk_count,
-            "floor_ms": percentiles(floor, (50, 95)), "embed_ms": percentiles(embed, (50, 95)),
+            "rounds": rounds,
+            "fetch": fetch,
+            "chunks": engine.snapshot().chunk_count,
+            "floor_ms": percentiles(floor, (50, 95)),
+            "embed_ms": percentiles(embed, (50, 95)),
             f"chroma_k{fetch}_ms": percentiles(chroma, (50, 95)),
             "chroma_k5_ms": percentiles(chroma5, (50, 95)),
-            "engine_ask_ms": percentiles(ask, (50, 95)), "engine_search_ms": percentiles(search, (50, 95)),
+            "engine_ask_ms": percentiles(ask, (50, 95)),
+            "engine_search_ms": percentiles(search, (50, 95)),
         }
         if profile:
             result["profile"] = _profile(engine, questions, rounds)
@@ -161,7 +185,7 @@ def measure_floor(settings: Any, questions: Sequence[str], rounds: int,
 
 def _profile(engine: Any, questions: Sequence[str], rounds: int) -> str:
     """cProfile of Engine.ask over the questions: where the in-process time goes."""
-    from service.schemas import AskRequest
+    from verbatim.service.qa.schemas import AskRequest
 
     profiler = cProfile.Profile()
     profiler.enable()
@@ -177,15 +201,28 @@ def _profile(engine: Any, questions: Sequence[str], rounds: int) -> str:
 
 # ----------------------------------------------------------------------------------- the server
 
+
 class Server:
     """`verbatim serve` in a child process on a free loopback port."""
 
-    def __init__(self, data_dir: Path, corpus: Path, runtime: str, cache: Path, log: Path,
-                 max_inflight: int | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        corpus: Path,
+        runtime: str,
+        cache: Path,
+        log: Path,
+        max_inflight: int | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = child_env(data_dir=data_dir, corpus_dir=corpus, embed_runtime=runtime,
-                             model_cache_dir=cache, max_inflight=max_inflight)
+        self.env = child_env(
+            data_dir=data_dir,
+            corpus_dir=corpus,
+            embed_runtime=runtime,
+            model_cache_dir=cache,
+            max_inflight=max_inflight,
+        )
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
         self.startup_s = 0.0
@@ -194,10 +231,19 @@ class Server:
     def __enter__(self) -> Server:
         self.started = started = time.perf_counter()
         with open(self.log, "ab") as log:
-            command = [sys.executable, "-m", "verbatim.cli", "serve", "--host", "127.0.0.1",
-                       "--port", str(self.port)]
-            self.proc = subprocess.Popen(command, cwd=REPO, env=self.env, stdout=log,
-                                         stderr=subprocess.STDOUT)
+            command = [
+                sys.executable,
+                "-m",
+                "verbatim.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ]
+            self.proc = subprocess.Popen(
+                command, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -233,7 +279,7 @@ class Server:
     def wait_for_warm_up(self, timeout: float = 300) -> float:
         """Wait until the engine's background warm-up has ended (its WARM_UP_ENDED log line): measured
         before that, the first phases share the CPU with it. Seconds since the server was started."""
-        from service.engine import WARM_UP_ENDED
+        from verbatim.service.qa.engine import WARM_UP_ENDED
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -270,6 +316,7 @@ class Server:
 
 # ----------------------------------------------------------------------------------- load
 
+
 @dataclass
 class Phase:
     """One load phase's outcome."""
@@ -293,10 +340,15 @@ class Phase:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "endpoint": self.endpoint, "concurrency": self.concurrency, "new_questions": self.new_questions,
+            "endpoint": self.endpoint,
+            "concurrency": self.concurrency,
+            "new_questions": self.new_questions,
             "requests": self.requests,
-            "seconds": self.seconds, "rps": self.requests / self.seconds if self.seconds else 0.0,
-            "errors": self.errors, "statuses": dict(self.statuses), **percentiles(self.latencies_ms),
+            "seconds": self.seconds,
+            "rps": self.requests / self.seconds if self.seconds else 0.0,
+            "errors": self.errors,
+            "statuses": dict(self.statuses),
+            **percentiles(self.latencies_ms),
             "max": max(self.latencies_ms, default=float("nan")),
             "server_cpu_ms_per_request": _ms(self.server_cpu_s) / max(self.requests, 1),
         }
@@ -312,8 +364,17 @@ async def _request(client: httpx.AsyncClient, endpoint: str, question: str) -> h
     return await client.post(endpoint, json=_payload(endpoint, question))
 
 
-async def _drive(url: str, endpoint: str, questions: Sequence[str], concurrency: int, requests: int,
-                 seconds: float, warmup: int, polite: bool = False, new_questions: bool = False) -> Phase:
+async def _drive(
+    url: str,
+    endpoint: str,
+    questions: Sequence[str],
+    concurrency: int,
+    requests: int,
+    seconds: float,
+    warmup: int,
+    polite: bool = False,
+    new_questions: bool = False,
+) -> Phase:
     phase = Phase(endpoint, concurrency, new_questions)
     limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
@@ -344,7 +405,9 @@ async def _drive(url: str, endpoint: str, questions: Sequence[str], concurrency:
                     if retry_after:
                         phase.retry_after += 1
                     if polite:  # a well-behaved client waits as told (at most a second here)
-                        await asyncio.sleep(min(float(retry_after), 1.0) if _number(retry_after) else 1.0)
+                        await asyncio.sleep(
+                            min(float(retry_after or 1), 1.0) if _number(retry_after) else 1.0
+                        )
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -360,9 +423,18 @@ def _number(text: str | None) -> bool:
         return False
 
 
-def drive(url: str, endpoint: str, questions: Sequence[str], concurrency: int, requests: int,
-          seconds: float, warmup: int | None = None, server: Server | None = None,
-          polite: bool = False, new_questions: bool = False) -> Phase:
+def drive(
+    url: str,
+    endpoint: str,
+    questions: Sequence[str],
+    concurrency: int,
+    requests: int,
+    seconds: float,
+    warmup: int | None = None,
+    server: Server | None = None,
+    polite: bool = False,
+    new_questions: bool = False,
+) -> Phase:
     """`requests` POSTs (or `seconds`, whichever ends first) from `concurrency` clients; `polite`
     clients wait Retry-After after a 503, the others retry at once. `new_questions`: the questions
     have not been asked of this server, each is asked once and nothing warms up first."""
@@ -381,12 +453,17 @@ def drive(url: str, endpoint: str, questions: Sequence[str], concurrency: int, r
 
 # ----------------------------------------------------------------------------------- the benchmark
 
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="verbatim bench latency", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="verbatim bench latency",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--requests", type=int, default=400, help="requests per phase at concurrency 1")
-    parser.add_argument("--requests-concurrent", type=int, default=2400,
-                        help="requests per phase at the higher concurrency")
+    parser.add_argument(
+        "--requests-concurrent", type=int, default=2400, help="requests per phase at the higher concurrency"
+    )
     parser.add_argument("--concurrency", type=int, default=8, help="the higher concurrency (default 8)")
     parser.add_argument("--seconds", type=float, default=30.0, help="time cap per phase")
     parser.add_argument("--floor-rounds", type=int, default=300, help="in-process floor measurements")
@@ -395,8 +472,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overload-requests", type=int, default=1024)
     parser.add_argument("--runtime", choices=["onnx", "torch"], default="onnx", help="embed runtime")
     parser.add_argument("--corpus", type=Path, default=SEEDS, help="corpus to serve (default: seeds/)")
-    parser.add_argument("--model-cache", type=Path, default=None,
-                        help="where the int8 ONNX export is cached (default: the configured one)")
+    parser.add_argument(
+        "--model-cache",
+        type=Path,
+        default=None,
+        help="where the int8 ONNX export is cached (default: the configured one)",
+    )
     parser.add_argument("--json", type=Path, default=REPORTS / "bench_latency.json", help="report path")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of in-process Engine.ask")
     parser.add_argument("--quick", action="store_true", help="a few requests per phase (smoke test)")
@@ -426,8 +507,9 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
     for name in ("serve", "overload"):
         shutil.copytree(base, work / name)
     print("… floor (in-process)", file=sys.stderr, flush=True)
-    floor = measure_floor(_settings(base, corpus, args.runtime, cache), questions, args.floor_rounds,
-                          args.profile)
+    floor = measure_floor(
+        _settings(base, corpus, args.runtime, cache), questions, args.floor_rounds, args.profile
+    )
     phases: list[Phase] = []
     with Server(work / "serve", corpus, args.runtime, cache, work / "serve.log") as server:
         print("… waiting for the server's background warm-up", file=sys.stderr, flush=True)
@@ -435,26 +517,57 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
         print("… /healthz at concurrency 1 (the HTTP stack alone)", file=sys.stderr, flush=True)
         phases.append(drive(server.url, "/healthz", questions, 1, args.requests, args.seconds, server=server))
         if unseen:
-            print(f"… /ask at concurrency 1 on {min(len(unseen), args.requests)} questions not asked before",
-                  file=sys.stderr, flush=True)
-            phases.append(drive(server.url, "/ask", unseen, 1, args.requests, args.seconds, server=server,
-                                new_questions=True))
+            print(
+                f"… /ask at concurrency 1 on {min(len(unseen), args.requests)} questions not asked before",
+                file=sys.stderr,
+                flush=True,
+            )
+            phases.append(
+                drive(
+                    server.url,
+                    "/ask",
+                    unseen,
+                    1,
+                    args.requests,
+                    args.seconds,
+                    server=server,
+                    new_questions=True,
+                )
+            )
         for concurrency, requests in ((1, args.requests), (args.concurrency, args.requests_concurrent)):
             for endpoint in ("/search", "/ask"):
                 print(f"… {endpoint} at concurrency {concurrency}", file=sys.stderr, flush=True)
-                phases.append(drive(server.url, endpoint, questions, concurrency, requests, args.seconds,
-                                    server=server))
+                phases.append(
+                    drive(server.url, endpoint, questions, concurrency, requests, args.seconds, server=server)
+                )
         startup = server.startup_s
-    print(f"… overload: concurrency {args.overload_concurrency} against max_inflight "
-          f"{args.overload_inflight}", file=sys.stderr, flush=True)
-    with Server(work / "overload", corpus, args.runtime, cache, work / "overload.log",
-                max_inflight=args.overload_inflight) as server:
+    print(
+        f"… overload: concurrency {args.overload_concurrency} against max_inflight {args.overload_inflight}",
+        file=sys.stderr,
+        flush=True,
+    )
+    with Server(
+        work / "overload",
+        corpus,
+        args.runtime,
+        cache,
+        work / "overload.log",
+        max_inflight=args.overload_inflight,
+    ) as server:
         server.wait_for_warm_up()
         probes: dict[bool, Phase] = {}
         for polite in (False, True):
             since = server.log_size()
-            probes[polite] = drive(server.url, "/ask", questions, args.overload_concurrency,
-                                   args.overload_requests, args.seconds, warmup=4, polite=polite)
+            probes[polite] = drive(
+                server.url,
+                "/ask",
+                questions,
+                args.overload_concurrency,
+                args.overload_requests,
+                args.seconds,
+                warmup=4,
+                polite=polite,
+            )
             probes[polite].server_ms = server.server_side_ms(since, "/ask")
     report = _report(args, floor, ingest, phases, probes, startup, warm_up, load_before)
     path = write_report(args.json, report)
@@ -465,19 +578,30 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
     return 0
 
 
-def _report(args: argparse.Namespace, floor: dict[str, Any], ingest: dict[str, Any], phases: list[Phase],
-            probes: dict[bool, Phase], startup: float, warm_up: float,
-            load_before: list[float]) -> dict[str, Any]:
+def _report(
+    args: argparse.Namespace,
+    floor: dict[str, Any],
+    ingest: dict[str, Any],
+    phases: list[Phase],
+    probes: dict[bool, Phase],
+    startup: float,
+    warm_up: float,
+    load_before: list[float],
+) -> dict[str, Any]:
     results = [p.summary() for p in phases]
     repeated = [r for r in results if not r["new_questions"]]
     ask1 = next(r for r in repeated if r["endpoint"] == "/ask" and r["concurrency"] == 1)
     askc = next(r for r in repeated if r["endpoint"] == "/ask" and r["concurrency"] == args.concurrency)
     ratio = ask1["p50"] / floor["floor_ms"]["p50"]
-    overload = {("polite" if polite else "hammer"): _overload(probe, args.overload_inflight)
-                for polite, probe in probes.items()}
+    overload = {
+        ("polite" if polite else "hammer"): _overload(probe, args.overload_inflight)
+        for polite, probe in probes.items()
+    }
     # Transport errors (a keep-alive connection closed under the client) are reported, not a failure to shed.
-    sheds = all(o["shed"] > 0 and o["shed_with_retry_after"] == o["shed"] and o["other_statuses"] == 0
-                for o in overload.values())
+    sheds = all(
+        o["shed"] > 0 and o["shed_with_retry_after"] == o["shed"] and o["other_statuses"] == 0
+        for o in overload.values()
+    )
     c = args.concurrency
 
     def goal(text: str, value: float, met: bool) -> dict[str, Any]:
@@ -492,24 +616,40 @@ def _report(args: argparse.Namespace, floor: dict[str, Any], ingest: dict[str, A
         "overload_sheds_with_503_retry_after": goal("true", float(sheds), sheds),
     }
     floor_out = {k: v for k, v in floor.items() if k != "profile"}
-    return {"benchmark": "latency", "machine": machine(), "load_average_before": load_before,
-            "load_average_after": load_average(), "runtime": args.runtime, "ingest": ingest,
-            "server_startup_s": startup, "server_warm_up_s": warm_up, "floor": floor_out, "phases": results,
-            "ask_p50_over_floor_p50": ratio, "overload": overload, "goals": goals,
-            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
+    return {
+        "benchmark": "latency",
+        "machine": machine(),
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+        "runtime": args.runtime,
+        "ingest": ingest,
+        "server_startup_s": startup,
+        "server_warm_up_s": warm_up,
+        "floor": floor_out,
+        "phases": results,
+        "ask_p50_over_floor_p50": ratio,
+        "overload": overload,
+        "goals": goals,
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+    }
 
 
 def _overload(probe: Phase, max_inflight: int) -> dict[str, Any]:
     return {
-        **probe.summary(), "max_inflight": max_inflight, "shed": probe.statuses.get("503", 0),
-        "accepted": probe.statuses.get("200", 0), "shed_with_retry_after": probe.retry_after,
+        **probe.summary(),
+        "max_inflight": max_inflight,
+        "shed": probe.statuses.get("503", 0),
+        "accepted": probe.statuses.get("200", 0),
+        "shed_with_retry_after": probe.retry_after,
         "accepted_ms": {**percentiles(probe.ok_ms), "max": max(probe.ok_ms, default=float("nan"))},
         "shed_ms": percentiles(probe.shed_ms),
-        "server_side_ms": {status: {**percentiles(v), "max": max(v)}
-                           for status, v in probe.server_ms.items()},
+        "server_side_ms": {
+            status: {**percentiles(v), "max": max(v)} for status, v in probe.server_ms.items()
+        },
         "other_errors": sum(n for s, n in probe.statuses.items() if s not in ("200", "503")),
-        "other_statuses": sum(n for s, n in probe.statuses.items()
-                              if s.isdigit() and s not in ("200", "503")),
+        "other_statuses": sum(
+            n for s, n in probe.statuses.items() if s.isdigit() and s not in ("200", "503")
+        ),
     }
 
 
@@ -534,15 +674,39 @@ def render(report: dict[str, Any]) -> str:
         f"  Engine.ask (no HTTP) {pair('engine_ask_ms')}; Engine.search {pair('engine_search_ms')}",
         "",
     ]
-    headers = ["endpoint", "conc", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms",
-               "server CPU ms/req"]
-    rows = [[p["endpoint"] + (" new" if p["new_questions"] else ""), p["concurrency"], p["requests"],
-             p["errors"], p["rps"], p["p50"], p["p95"], p["p99"], p["max"], p["server_cpu_ms_per_request"]]
-            for p in report["phases"]]
+    headers = [
+        "endpoint",
+        "conc",
+        "requests",
+        "errors",
+        "req/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "server CPU ms/req",
+    ]
+    rows = [
+        [
+            p["endpoint"] + (" new" if p["new_questions"] else ""),
+            p["concurrency"],
+            p["requests"],
+            p["errors"],
+            p["rps"],
+            p["p50"],
+            p["p95"],
+            p["p99"],
+            p["max"],
+            p["server_cpu_ms_per_request"],
+        ]
+        for p in report["phases"]
+    ]
     out += [table(headers, rows)]
     if any(p["new_questions"] for p in report["phases"]):
-        out.append("(/ask new: questions not asked of the server before, each once: their words not in the "
-                   "index get word vectors on the way; the other rows repeat a set of 60)")
+        out.append(
+            "(/ask new: questions not asked of the server before, each once: their words not in the "
+            "index get word vectors on the way; the other rows repeat a set of 60)"
+        )
     out.append("")
     out.append(f"/ask p50 / floor p50 = {report['ask_p50_over_floor_p50']:.2f}")
     for kind, o in report["overload"].items():
@@ -572,4 +736,3 @@ def render(report: dict[str, Any]) -> str:
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -61,8 +61,12 @@ def load_average() -> list[float]:
 
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "load_average": load_average()}
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average": load_average(),
+    }
 
 
 def free_port() -> int:

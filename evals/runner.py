@@ -17,7 +17,14 @@ from typing import Any
 
 import httpx
 
-from evals.metrics import EvalReport, Question, Thresholds, load_questions, render_markdown, score_run
+from verbatim.evals.scoring import (
+    EvalReport,
+    Question,
+    Thresholds,
+    load_questions,
+    render_markdown,
+    score_run,
+)
 
 EVALS = Path(__file__).resolve().parent
 REPO = EVALS.parent
@@ -99,9 +106,9 @@ def ask_in_process(
     """Index the seeds in `data_dir` and answer through the app (and, for --compare, each retrieval mode)."""
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
-    from service.engine import Engine
-    from service.schemas import AskRequest
+    from verbatim.service.api.app import create_app
+    from verbatim.service.qa.engine import Engine
+    from verbatim.service.qa.schemas import AskRequest
     from verbatim.settings import Settings, get_settings
 
     base = get_settings()
@@ -234,7 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     (args.reports / f"{stem}.json").write_text(
         json.dumps(
             {"backend": backend, **{mode: json.loads(r.to_json()) for mode, r in reports.items()}},
-            ensure_ascii=False, indent=1,
+            ensure_ascii=False,
+            indent=1,
         )
     )
     markdown = render_markdown(report) + f"\n\n## Backend\n\n{json.dumps(backend)}\n"

@@ -4,7 +4,7 @@
 2. sentence-scoring weights: a grid maximising the answer hit rate of the chosen quotes;
 3. abstention: logistic regression over the answer features (label: the question is answerable),
    then the decision bias is moved to the point that best balances abstention F1 and false abstentions.
-Writes service/answer_model.json with the retrieval choice, which RetrievalConfig's defaults must
+Writes service/qa/answer_model.json with the retrieval choice, which RetrievalConfig's defaults must
 equal (a test checks it: the weights only hold for the candidates they were fitted on).
 """
 
@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from evals.metrics import Corpus, answer_in_text, evidence_spans, load_questions
-from evals.runner import QUESTIONS, REPO
-from service.engine import Engine
-from service.extractive import FEATURES, MODEL_FILE, AnswerModel
-from service.retrieval import RetrievalConfig
+from verbatim.evals.runner import QUESTIONS, REPO
+from verbatim.evals.scoring import Corpus, answer_in_text, evidence_spans, load_questions
+from verbatim.service.qa.engine import Engine
+from verbatim.service.qa.extractive import FEATURES, MODEL_FILE, AnswerModel
+from verbatim.service.qa.retrieval import RetrievalConfig
 from verbatim.settings import Settings, get_settings
 
 
@@ -121,7 +121,7 @@ def main() -> None:
         )
         data = asdict(final)
         data["abstain_weights"] = list(final.abstain_weights)
-        data["_fitted_on"] = "evals/questions.jsonl dev split (python -m evals.tune)"
+        data["_fitted_on"] = "evals/questions.jsonl dev split (python -m verbatim.evals.tune)"
         # The weights only hold for the retrieval they were fitted on: tests/test_answer_model.py checks
         # that RetrievalConfig's defaults are this choice.
         data["_retrieval"] = asdict(best_cfg)

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from ingest.cleaner import CleanResult
-from ingest.segmenter import Article
-from ingest.sentences import sentence_spans
+from verbatim.ingest.cleaner import CleanResult
+from verbatim.ingest.segmenter import Article
+from verbatim.ingest.sentences import sentence_spans
 
 # Paragraphs, then lines, then sentence ends, then clauses, then words: never inside a word.
 SEPARATORS = ["\n\n", "\n", r"(?<=[.!?…])[\"'”’)]?\s+", r"(?<=[;:])\s+", r"(?<=,)\s+", r"\s+"]

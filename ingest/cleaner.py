@@ -142,13 +142,13 @@ def clean(text: str) -> CleanResult:
     lines = [Line(s, e, t, r) for (s, e), t, r in zip(spans, raw, reasons, strict=True)]
     kept: list[tuple[int, int]] = []
     dropped: list[Dropped] = []
-    for line in lines:
-        if line.reason:
-            start, end = _trim(text, line.start, line.end)
+    for row in lines:
+        if row.reason:
+            start, end = _trim(text, row.start, row.end)
             if end > start:
-                dropped.append(Dropped(start, end, line.reason))
-        elif line.kept:
-            _split_anti_spam(text, line, kept, dropped)
+                dropped.append(Dropped(start, end, row.reason))
+        elif row.kept:
+            _split_anti_spam(text, row, kept, dropped)
     return CleanResult(text=text, lines=lines, kept=kept, dropped=dropped)
 
 

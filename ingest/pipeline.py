@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.chunker import Chunker, embedding_input, truncate_title
-from ingest.cleaner import CleanResult, clean
-from ingest.embedder import Encoder
-from ingest.lock import ingest_lock
-from ingest.reader import RawDocument, ReadProblem, discover, load, source_name
-from ingest.segmenter import Article, segment
-from ingest.store import ArticleInfo, ChunkRecord, DocumentRecord, IndexStore, chunk_id_for
+from verbatim.ingest.chunker import Chunker, embedding_input, truncate_title
+from verbatim.ingest.cleaner import CleanResult, clean
+from verbatim.ingest.index.embedder import Encoder
+from verbatim.ingest.index.lock import ingest_lock
+from verbatim.ingest.index.store import ArticleInfo, ChunkRecord, DocumentRecord, IndexStore, chunk_id_for
+from verbatim.ingest.reader import RawDocument, ReadProblem, discover, load, source_name
+from verbatim.ingest.segmenter import Article, segment
 from verbatim.settings import Settings
 
 PIPELINE_VERSION = "1"  # bump when cleaning, segmenting or chunking rules change: forces re-indexing

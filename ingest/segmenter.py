@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ingest.cleaner import CleanResult, is_date_line
-from ingest.sentences import sentence_spans
+from verbatim.ingest.cleaner import CleanResult, is_date_line
+from verbatim.ingest.sentences import sentence_spans
 
 _BYLINE = re.compile(
     r"^\s*(?:by|written by|author:?)\s+((?:(?:dr|prof|mr|mrs|ms)\.?\s+)?"

@@ -15,32 +15,47 @@ from typing import Any
 
 import httpx
 
-from ingest.store import IndexStore
 from tests.conftest import MODEL_CACHE, REPO, free_port, read_source
+from verbatim.ingest.index.store import IndexStore
 from verbatim.settings import Settings
 
 
 def clean_env(**values: object) -> dict[str, str]:
     """This process's environment without any VERBATIM_/SLACK_ variable, plus `values` (names as given)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VERBATIM_", "SLACK_"))}
-    env.update({"VERBATIM_MODEL_CACHE_DIR": str(MODEL_CACHE), "VERBATIM_REFRESH_INTERVAL": "0.5",
-                "PYTHONUNBUFFERED": "1", "ANONYMIZED_TELEMETRY": "False"})
+    env.update(
+        {
+            "VERBATIM_MODEL_CACHE_DIR": str(MODEL_CACHE),
+            "VERBATIM_REFRESH_INTERVAL": "0.5",
+            "PYTHONUNBUFFERED": "1",
+            "ANONYMIZED_TELEMETRY": "False",
+        }
+    )
     env.update({k: str(v) for k, v in values.items()})
     return env
 
 
-def run_cli(args: list[str], env: dict[str, str], timeout: float = 300,
-            prefix: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str], env: dict[str, str], timeout: float = 300, prefix: list[str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """`verbatim ARGS` in a child process (`prefix`: e.g. a command that drops privileges)."""
-    return subprocess.run([*(prefix or []), sys.executable, "-m", "verbatim.cli", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [*(prefix or []), sys.executable, "-m", "verbatim.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 class ApiProcess:
     """`uvicorn service.app:create_app --factory` in its own process, configured by its environment."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None,
-                 prefix: list[str] | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, port: int | None = None, prefix: list[str] | None = None
+    ) -> None:
         self.env = env
         self.log_path = log_path
         self.port = port or free_port()
@@ -51,9 +66,24 @@ class ApiProcess:
     def start(self) -> ApiProcess:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [*self.prefix, sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory",
-                 "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
-                cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    *self.prefix,
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "verbatim.service.api.app:create_app",
+                    "--factory",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--log-level",
+                    "warning",
+                ],
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         return self
 

@@ -16,8 +16,8 @@ import httpx
 import pytest
 import uvicorn
 
-from ingest.embedder import Encoder, load_encoder
-from service.engine import Engine
+from verbatim.ingest.index.embedder import Encoder, load_encoder
+from verbatim.service.qa.engine import Engine
 from verbatim.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]

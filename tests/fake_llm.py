@@ -19,7 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 PASSAGE = re.compile(
-    r"<<<PASSAGE (\d+) tag=(\w+)>>>\ntitle: (.*?)\nsource: (.*?)\n\n(.*?)\n<<<END PASSAGE \1 tag=\2>>>", re.S)
+    r"<<<PASSAGE (\d+) tag=(\w+)>>>\ntitle: (.*?)\nsource: (.*?)\n\n(.*?)\n<<<END PASSAGE \1 tag=\2>>>", re.S
+)
 
 
 @dataclass
@@ -141,19 +142,25 @@ class FakeLLM:
                 base = {"id": "chatcmpl-fake", "created": int(time.time()), "model": call.body.get("model")}
                 if not call.stream:
                     message = {"role": "assistant", "content": text}
-                    payload = {**base, "object": "chat.completion",
-                               "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
+                    payload = {
+                        **base,
+                        "object": "chat.completion",
+                        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                    }
                     self._send(200, json.dumps(payload).encode(), "application/json", reply.headers)
                     return
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Connection", "close")
                 self.end_headers()
-                pieces = [text[i:i + reply.chunk_size] for i in range(0, len(text), reply.chunk_size)]
+                pieces = [text[i : i + reply.chunk_size] for i in range(0, len(text), reply.chunk_size)]
                 events = [{"role": "assistant", "content": ""}] + [{"content": p} for p in pieces]
                 for delta in events:
-                    chunk = {**base, "object": "chat.completion.chunk",
-                             "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                    chunk = {
+                        **base,
+                        "object": "chat.completion.chunk",
+                        "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+                    }
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.flush()
                     if reply.chunk_delay:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from service.extractive import FEATURES, MODEL_FILE, AnswerModel
-from service.retrieval import RetrievalConfig
+from verbatim.service.qa.extractive import FEATURES, MODEL_FILE, AnswerModel
+from verbatim.service.qa.retrieval import RetrievalConfig
 
 
 def test_the_model_was_fitted_for_the_features_in_use() -> None:

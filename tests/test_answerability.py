@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.engine import WARM_UP_ENDED, Engine
-from service.extractive import ExtractiveAnswerer, corpus_lexicon
-from service.question import (
+from tests.conftest import make_settings
+from verbatim.service.qa.engine import WARM_UP_ENDED, Engine
+from verbatim.service.qa.extractive import ExtractiveAnswerer, corpus_lexicon
+from verbatim.service.qa.question import (
     Lexicon,
     answer_entities,
     answer_type,
@@ -27,9 +28,8 @@ from service.question import (
     key_terms,
     named_words,
 )
-from service.schemas import AskRequest
-from service.wordvectors import WordVectors
-from tests.conftest import make_settings
+from verbatim.service.qa.schemas import AskRequest
+from verbatim.service.qa.wordvectors import WordVectors
 
 
 @pytest.mark.parametrize(

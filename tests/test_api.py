@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from evals.metrics import load_questions
-from evals.runner import QUESTIONS
-from service.app import create_app
-from service.engine import Engine
 from tests.conftest import REPO, SEEDS, ChromaServer, LiveServer, make_settings, read_source
+from verbatim.evals.runner import QUESTIONS
+from verbatim.evals.scoring import load_questions
+from verbatim.service.api.app import create_app
+from verbatim.service.qa.engine import Engine
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +191,7 @@ def test_unreachable_chroma_gives_503_and_recovers_without_restart(tmp_path: Pat
 
 
 def test_cli_ingest_hands_off_to_the_running_server_and_ask_prints(tmp_path: Path, corpus: Path) -> None:
-    from verbatim.handoff import registered
+    from verbatim.cli.handoff import registered
 
     settings = make_settings(tmp_path / "data", corpus)
     env = {

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from service.authorship import authorship_topic
-from service.engine import Engine
-from service.schemas import AskRequest, SearchRequest
 from tests.conftest import make_settings, read_source
+from verbatim.service.qa.authorship import authorship_topic
+from verbatim.service.qa.engine import Engine
+from verbatim.service.qa.schemas import AskRequest, SearchRequest
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from evals import bench_ingest, bench_latency
+from verbatim.evals import bench_ingest, bench_latency
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_CACHE = Path(os.environ.get("VERBATIM_TEST_MODEL_CACHE", REPO / "data" / "test-models"))
@@ -52,8 +52,13 @@ def test_latency_benchmark_quick(tmp_path: Path, capsys: pytest.CaptureFixture[s
     out = capsys.readouterr().out
     floor = re.search(r"floor \(in-process.*p50 (\S+) / p95 (\S+) ms", out)
     assert floor and all(float(x) > 0 for x in floor.groups())
-    for endpoint, concurrency in (("/healthz", "1"), ("/search", "1"), ("/ask", "1"), ("/search", "8"),
-                                  ("/ask", "8")):
+    for endpoint, concurrency in (
+        ("/healthz", "1"),
+        ("/search", "1"),
+        ("/ask", "1"),
+        ("/search", "8"),
+        ("/ask", "8"),
+    ):
         requests, errors, rps, p50, p95, p99, _, cpu_ms = _row(out, endpoint, concurrency)
         statuses = [p["statuses"] for p in json.loads(report_path.read_text())["phases"]]
         assert requests > 0 and errors == 0, f"{endpoint} c={concurrency}: {statuses}\n{out}"

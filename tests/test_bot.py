@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service.bot import create_bot_app
+from verbatim.service.bot import create_bot_app
 from verbatim.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -425,7 +425,7 @@ def fake_slack() -> Iterator[tuple[FakeSlack, str]]:
 @pytest.fixture(scope="module")
 def verbatim_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real Verbatim API over the seeds corpus, served on loopback (ingests on first start)."""
-    from service.app import create_app
+    from verbatim.service.api.app import create_app
 
     data_dir = tmp_path_factory.mktemp("api-data")
     # Share the int8 model export with the rest of the suite (data/ is git-ignored), as conftest does.

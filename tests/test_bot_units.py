@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from service.bot import BotConfigError, create_bot_app
-from service.bot.blocks import (
+from verbatim.service.bot import BotConfigError, create_bot_app
+from verbatim.service.bot.blocks import (
     FEEDBACK_HELPFUL,
     FEEDBACK_NOT_HELPFUL,
     MAX_BLOCKS,
@@ -23,7 +23,7 @@ from service.bot.blocks import (
     parse_feedback_value,
     split_text,
 )
-from service.bot.dedupe import RecentKeys
+from verbatim.service.bot.dedupe import RecentKeys
 from verbatim.settings import Settings
 
 BASE = "https://verbatim.example.org"
@@ -215,7 +215,7 @@ def test_feedback_value_json_is_compact() -> None:
 def _client(handler: Any) -> Any:
     import httpx
 
-    from service.bot.api import VerbatimClient
+    from verbatim.service.bot.api import VerbatimClient
 
     settings = Settings(api_url="http://api.invalid", api_keys="k1,k2")
     return VerbatimClient(settings, timeout=2, transport=httpx.MockTransport(handler))
@@ -239,7 +239,7 @@ def test_api_errors_become_user_messages(
 
     import httpx
 
-    from service.bot.api import ApiError
+    from verbatim.service.bot.api import ApiError
 
     seen: list[httpx.Request] = []
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from ingest import cleaner
-from ingest.chunker import Chunker, embedding_input, kept_regions
-from ingest.cleaner import clean
-from ingest.embedder import Encoder
-from ingest.reader import PathOutsideRoot, ReadProblem, discover, load, read_text_exact
-from ingest.segmenter import segment
 from tests.conftest import SEEDS
+from verbatim.ingest import cleaner
+from verbatim.ingest.chunker import Chunker, embedding_input, kept_regions
+from verbatim.ingest.cleaner import clean
+from verbatim.ingest.index.embedder import Encoder
+from verbatim.ingest.reader import PathOutsideRoot, ReadProblem, discover, load, read_text_exact
+from verbatim.ingest.segmenter import segment
 
 BODY = (
     "The committee met on Tuesday to discuss the new budget for the coming year. "

@@ -87,8 +87,9 @@ def test_services_and_profiles() -> None:
 
 
 @pytest.mark.parametrize("service", OURS)
-def test_every_setting_in_compose_is_one_the_code_reads(service: str,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_setting_in_compose_is_one_the_code_reads(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     known = settings_env_names()
     env = environment(service)
     ours = {k for k in env if k.startswith(("VERBATIM_", "SLACK_"))}
@@ -131,7 +132,7 @@ def test_api_ingests_the_mounted_corpus_then_serves_on_its_published_port() -> N
     assert api["build"] in (".", {"context": "."}) and (REPO / "Dockerfile").exists()
     cmd = command("api")
     assert cmd.index("verbatim ingest") < cmd.index("verbatim serve")
-    serve = shlex.split(cmd[cmd.index("verbatim serve"):].split("&&")[0])
+    serve = shlex.split(cmd[cmd.index("verbatim serve") :].split("&&")[0])
     port = int(serve[serve.index("--port") + 1])
     assert serve[serve.index("--host") + 1] == "0.0.0.0"
     assert container_ports("api") == {port}

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.embedder import bf16_supported, load_encoder, packaged_model_dir, runtime_for
 from tests.conftest import make_settings
+from verbatim.ingest.index.embedder import bf16_supported, load_encoder, packaged_model_dir, runtime_for
 
 TEXTS = [
     "Who lifted the transit ban?",

@@ -11,15 +11,17 @@ from typing import Any, TypeVar
 
 import pytest
 
-from service import backends
-from service.backends import BackendAnswer, BackendError, BackendRegistry, NumberedPassage
-from service.backends.openai_compat import OpenAICompatBackend
 from tests.conftest import free_port, make_settings
 from tests.fake_llm import Call, FakeLLM, Reply
+from verbatim.service.qa import backends
+from verbatim.service.qa.backends import BackendAnswer, BackendError, BackendRegistry, NumberedPassage
+from verbatim.service.qa.backends.openai_compat import OpenAICompatBackend
 
 T = TypeVar("T")
-PASSAGES = [NumberedPassage(n=1, title="T", source="a.txt", text="The ferry leaves Baku at noon every day."),
-            NumberedPassage(n=2, title="U", source="b.txt", text="Tickets cost forty manat.")]
+PASSAGES = [
+    NumberedPassage(n=1, title="T", source="a.txt", text="The ferry leaves Baku at noon every day."),
+    NumberedPassage(n=2, title="U", source="b.txt", text="Tickets cost forty manat."),
+]
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +58,11 @@ def test_base_url_without_v1_works(llm: FakeLLM) -> None:
 
 @pytest.mark.parametrize("status", [429, 500, 503])
 def test_transient_errors_are_retried_with_retry_after(llm: FakeLLM, status: int) -> None:
-    llm.reset(lambda call: Reply(status=status, headers={"Retry-After": "0.3"}) if call.index == 0
-              else Reply(text="fine"))
+    llm.reset(
+        lambda call: (
+            Reply(status=status, headers={"Retry-After": "0.3"}) if call.index == 0 else Reply(text="fine")
+        )
+    )
     started = time.monotonic()
     assert run(client(llm).answer("q", PASSAGES)).text == "fine"
     assert len(llm.calls) == 2
@@ -156,8 +161,9 @@ class EchoBackend:
 def test_plugins_load_from_entry_points(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     ep = SimpleNamespace(name="echo", load=lambda: EchoBackend)
     broken = SimpleNamespace(name="broken", load=lambda: (_ for _ in ()).throw(ImportError("missing dep")))
-    monkeypatch.setattr(backends, "entry_points",
-                        lambda group: [ep, broken] if group == backends.ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(
+        backends, "entry_points", lambda group: [ep, broken] if group == backends.ENTRY_POINT_GROUP else []
+    )
     settings = make_settings(tmp_path)
     registry = BackendRegistry(settings)
     assert "echo" in registry.names() and "openai" in registry.names() and "broken" not in registry.names()

@@ -29,8 +29,10 @@ INGEST_AFTER_S = 5.0
 KEY = "load-test-key-0f3e2d1c"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 CHANGED = "002_89366930e8a4c876.txt"
-ADDED = ("\n\nGrain Corridor Update\n\nBy Trade Desk\n\nThe Kazakh grain corridor moved 48,250 tonnes of "
-         "barley through the port of Aktau in May, the ministry said.\n")
+ADDED = (
+    "\n\nGrain Corridor Update\n\nBy Trade Desk\n\nThe Kazakh grain corridor moved 48,250 tonnes of "
+    "barley through the port of Aktau in May, the ministry said.\n"
+)
 
 
 def questions() -> list[str]:
@@ -66,8 +68,15 @@ async def load(url: str, sources: dict[str, int], stop_at: float, seed: int = 7)
                     response.json()
             except (httpx.HTTPError, ValueError) as exc:
                 status, error = -1, f"{type(exc).__name__}: {exc}"
-            results.append({"op": op, "status": status, "seconds": time.monotonic() - started, "error": error,
-                            "t": started})
+            results.append(
+                {
+                    "op": op,
+                    "status": status,
+                    "seconds": time.monotonic() - started,
+                    "error": error,
+                    "t": started,
+                }
+            )
 
     async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=120, limits=limits) as client:
         await asyncio.gather(*(worker(n, client) for n in range(CONCURRENCY)))
@@ -77,12 +86,20 @@ async def load(url: str, sources: dict[str, int], stop_at: float, seed: int = 7)
 def summary(results: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     def stats(rows: list[dict[str, Any]]) -> dict[str, float]:
         lat = [r["seconds"] * 1000 for r in rows]
-        return {"n": len(rows), **{f"p{q}_ms": round(percentile(lat, q), 1) for q in (50, 95, 99)},
-                "max_ms": round(max(lat, default=0), 1)}
+        return {
+            "n": len(rows),
+            **{f"p{q}_ms": round(percentile(lat, q), 1) for q in (50, 95, 99)},
+            "max_ms": round(max(lat, default=0), 1),
+        }
 
-    out: dict[str, Any] = {"concurrency": CONCURRENCY, "seconds": round(seconds, 1),
-                           "requests": len(results), "rps": round(len(results) / seconds, 1),
-                           "errors": sum(1 for r in results if r["status"] != 200), **stats(results)}
+    out: dict[str, Any] = {
+        "concurrency": CONCURRENCY,
+        "seconds": round(seconds, 1),
+        "requests": len(results),
+        "rps": round(len(results) / seconds, 1),
+        "errors": sum(1 for r in results if r["status"] != 200),
+        **stats(results),
+    }
     for op in ("ask", "search", "document"):
         out[op] = stats([r for r in results if r["op"] == op])
     return out
@@ -94,8 +111,10 @@ def test_mixed_load_at_concurrency_16_while_a_changed_file_is_reingested(tmp_pat
     chroma = ChromaServer(tmp_path / "chroma").start()
     common = {"VERBATIM_CHROMA_URL": chroma.url, "VERBATIM_CORPUS_DIR": corpus}
     try:
-        with ApiProcess(clean_env(**common, VERBATIM_DATA_DIR=tmp_path / "api", VERBATIM_API_KEYS=KEY),
-                        tmp_path / "api.log") as api:
+        with ApiProcess(
+            clean_env(**common, VERBATIM_DATA_DIR=tmp_path / "api", VERBATIM_API_KEYS=KEY),
+            tmp_path / "api.log",
+        ) as api:
             ready = api.wait_ready(timeout=300, headers=AUTH)  # first start ingests the seeds
             docs = httpx.get(f"{api.url}/documents", headers=AUTH).json()["documents"]
             sources = {d["source"]: d["chars"] for d in docs}
@@ -107,10 +126,14 @@ def test_mixed_load_at_concurrency_16_while_a_changed_file_is_reingested(tmp_pat
                 path = corpus / CHANGED
                 path.write_text(read_source(corpus, CHANGED) + ADDED, encoding="utf-8", newline="")
                 started = time.monotonic()
-                job = run_cli(["ingest", str(path), "--json"],
-                              clean_env(**common, VERBATIM_DATA_DIR=tmp_path / "job"))
-                ingest.update(returncode=job.returncode, seconds=time.monotonic() - started,
-                              report=json.loads(job.stdout) if job.returncode == 0 else job.stderr[-2000:])
+                job = run_cli(
+                    ["ingest", str(path), "--json"], clean_env(**common, VERBATIM_DATA_DIR=tmp_path / "job")
+                )
+                ingest.update(
+                    returncode=job.returncode,
+                    seconds=time.monotonic() - started,
+                    report=json.loads(job.stdout) if job.returncode == 0 else job.stderr[-2000:],
+                )
 
             job_thread = threading.Thread(target=reingest, daemon=True)
             started = time.monotonic()
@@ -137,8 +160,11 @@ def test_mixed_load_at_concurrency_16_while_a_changed_file_is_reingested(tmp_pat
             assert CHANGED in {c["source"] for c in answer["citations"]} and "48,250" in answer["answer"]
             after = api.wait_ready(headers=AUTH)
             scrape = httpx.get(f"{api.url}/metrics", headers=AUTH).text
-            rss = next(float(line.split()[1]) for line in scrape.splitlines()
-                       if line.startswith("process_resident_memory_bytes"))
+            rss = next(
+                float(line.split()[1])
+                for line in scrape.splitlines()
+                if line.startswith("process_resident_memory_bytes")
+            )
             figures["api_rss_mb"] = round(rss / 2**20)
             figures["load_average_1m"] = round(os.getloadavg()[0], 1)
         # No lost or corrupted chunks: the invariant over every chunk, nothing orphaned.

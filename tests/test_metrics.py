@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from evals.metrics import (  # noqa: E402
+from verbatim.evals.scoring import (  # noqa: E402
     Citation,
     EvalReport,
     Question,

@@ -12,10 +12,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.engine import Engine
-from service.observability import Redactor, secret_values
 from tests.conftest import make_settings
+from verbatim.service.api.app import create_app
+from verbatim.service.api.observability import Redactor, secret_values
+from verbatim.service.qa.engine import Engine
 
 API_KEY = "vb-live-4f9a0c2e7d1b8a6f"
 LLM_KEY = "sk-proj-T0pS3cretModelKey123456"
@@ -60,8 +60,13 @@ def with_probes(app: FastAPI) -> FastAPI:
 
 @pytest.fixture
 def app(tmp_path: Path) -> FastAPI:
-    settings = make_settings(tmp_path / "data", api_keys=f"{API_KEY},second-key-abcdef", llm_api_key=LLM_KEY,
-                             slack_signing_secret=SIGNING, slack_bot_token=BOT_TOKEN)
+    settings = make_settings(
+        tmp_path / "data",
+        api_keys=f"{API_KEY},second-key-abcdef",
+        llm_api_key=LLM_KEY,
+        slack_signing_secret=SIGNING,
+        slack_bot_token=BOT_TOKEN,
+    )
     return with_probes(create_app(settings, start=False))
 
 
@@ -76,15 +81,16 @@ def test_request_id_is_returned_accepted_and_sanitised(client: TestClient) -> No
     assert len(generated) == 32 and int(generated, 16) >= 0
     sane = client.get("/healthz", headers={"X-Request-ID": "req-42.a:b"})
     assert sane.headers["x-request-id"] == "req-42.a:b"
-    for hostile in (b"a b", b"x" * 300, b"<script>", "id\u00e9".encode("latin-1"), b"{}\"\\"):
+    for hostile in (b"a b", b"x" * 300, b"<script>", "id\u00e9".encode("latin-1"), b'{}"\\'):
         echoed = client.get("/healthz", headers={"X-Request-ID": hostile})  # type: ignore[dict-item]
         assert len(echoed.headers["x-request-id"]) == 32 and echoed.headers["x-request-id"].isalnum()
     refused = client.get("/documents", headers={"Authorization": "Bearer wrong", "X-Request-ID": "refused-1"})
     assert refused.status_code == 401 and refused.headers["x-request-id"] == "refused-1"
 
 
-def test_logs_are_json_lines_with_the_request_id(client: TestClient,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_logs_are_json_lines_with_the_request_id(
+    client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
     capsys.readouterr()
     assert client.get("/_probe/log", headers={"X-Request-ID": "trace-me-1"}).status_code == 200
     lines = json_lines(capsys.readouterr().err)
@@ -123,14 +129,16 @@ def test_redactor_covers_escaped_forms_and_secret_looking_tokens() -> None:
 
 
 def test_secret_values_lists_every_configured_secret(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, api_keys=f"{API_KEY}, k2-abcdef", llm_api_key=LLM_KEY,
-                             slack_bot_token=BOT_TOKEN)
+    settings = make_settings(
+        tmp_path, api_keys=f"{API_KEY}, k2-abcdef", llm_api_key=LLM_KEY, slack_bot_token=BOT_TOKEN
+    )
     assert {API_KEY, "k2-abcdef", LLM_KEY, BOT_TOKEN} <= set(secret_values(settings))
 
 
 def test_text_log_format_is_redacted_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    app = with_probes(create_app(make_settings(tmp_path / "data", log_format="text", llm_api_key=LLM_KEY),
-                                 start=False))
+    app = with_probes(
+        create_app(make_settings(tmp_path / "data", log_format="text", llm_api_key=LLM_KEY), start=False)
+    )
     try:
         with TestClient(app) as client:
             capsys.readouterr()
@@ -141,14 +149,16 @@ def test_text_log_format_is_redacted_too(tmp_path: Path, capsys: pytest.CaptureF
         create_app(make_settings(tmp_path / "data2"), start=False)
 
 
-def test_unhandled_errors_are_500_json_logged_and_counted(client: TestClient,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_unhandled_errors_are_500_json_logged_and_counted(
+    client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
     capsys.readouterr()
     r = client.get("/_probe/crash", headers={"X-Request-ID": "crash-1"})
     assert r.status_code == 500 and "crash-1" in r.json()["detail"] and r.headers["x-request-id"] == "crash-1"
     lines = json_lines(capsys.readouterr().err)
-    assert any(e.get("request_id") == "crash-1" and "RuntimeError: boom" in e.get("exception", "")
-               for e in lines)
+    assert any(
+        e.get("request_id") == "crash-1" and "RuntimeError: boom" in e.get("exception", "") for e in lines
+    )
     metrics = client.get("/metrics").text
     assert 'route="/_probe/crash",status="500"' in metrics
 
@@ -172,11 +182,17 @@ def test_metric_labels_are_route_templates_never_raw_paths(seeded_engine: Engine
     assert 'route="/documents/{source}",status="404"' in text
     assert 'route="/documents/{source}",status="401"' in text
     assert 'route="unmatched",status="404"' in text
-    for series in ('verbatim_stage_seconds_count{stage="retrieve"}',
-                   'verbatim_stage_seconds_count{stage="answer"}', "verbatim_abstentions_total",
-                   "verbatim_backend_fallbacks_total", "verbatim_dropped_quotes_total",
-                   "verbatim_index_chunks", "verbatim_index_version", "verbatim_index_documents",
-                   'verbatim_http_request_seconds_bucket{le="0.1",method="POST",route="/ask"}'):
+    for series in (
+        'verbatim_stage_seconds_count{stage="retrieve"}',
+        'verbatim_stage_seconds_count{stage="answer"}',
+        "verbatim_abstentions_total",
+        "verbatim_backend_fallbacks_total",
+        "verbatim_dropped_quotes_total",
+        "verbatim_index_chunks",
+        "verbatim_index_version",
+        "verbatim_index_documents",
+        'verbatim_http_request_seconds_bucket{le="0.1",method="POST",route="/ask"}',
+    ):
         assert series in text, series
     documents = next(line for line in text.splitlines() if line.startswith("verbatim_index_documents "))
     assert float(documents.split()[1]) == len(seeded_engine.snapshot().documents)

@@ -11,11 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingest.reader import PathOutsideRoot, discover, load, source_name
-from service.app import create_app
-from service.engine import Engine
 from tests._servers import clean_env, run_cli
 from tests.conftest import LiveServer, make_settings
+from verbatim.ingest.reader import PathOutsideRoot, discover, load, source_name
+from verbatim.service.api.app import create_app
+from verbatim.service.qa.engine import Engine
 
 SECRET = "TOP-SECRET-CONTENT-7Q2X"
 Live = tuple[LiveServer, Engine]
@@ -34,8 +34,9 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     corpus = base / "corpus"
     (corpus / "sub").mkdir(parents=True)
     (corpus / "good.txt").write_text(GOOD, encoding="utf-8")
-    (corpus / "sub" / "nested.md").write_text("# Rail\n\nThe night train reached Tbilisi at dawn.\n",
-                                              encoding="utf-8")
+    (corpus / "sub" / "nested.md").write_text(
+        "# Rail\n\nThe night train reached Tbilisi at dawn.\n", encoding="utf-8"
+    )
     (corpus / "link_out.txt").symlink_to(outside / "secret.txt")
     (corpus / "sub" / "rel_out.txt").symlink_to(Path("..") / ".." / "outside" / "secret.txt")
     (corpus / "linked_dir").symlink_to(outside / "dir", target_is_directory=True)
@@ -50,8 +51,18 @@ def test_discover_skips_links_leaving_the_root(tree: Path) -> None:
         assert SECRET not in (tree / path).read_text()
 
 
-@pytest.mark.parametrize("target", ["link_out.txt", "sub/rel_out.txt", "linked_dir", "linked_dir/inner.txt",
-                                    "../outside/secret.txt", "sub/../../outside/secret.txt", "/etc/passwd"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "link_out.txt",
+        "sub/rel_out.txt",
+        "linked_dir",
+        "linked_dir/inner.txt",
+        "../outside/secret.txt",
+        "sub/../../outside/secret.txt",
+        "/etc/passwd",
+    ],
+)
 def test_explicit_paths_outside_the_root_are_refused(tree: Path, target: str) -> None:
     path = Path(target) if target.startswith("/") else tree / target
     with pytest.raises(PathOutsideRoot, match="outside the corpus root"):
@@ -97,12 +108,21 @@ def test_only_files_inside_the_root_were_indexed(live: Live) -> None:
 
 
 TRAVERSALS = [
-    "/documents/../../outside/secret.txt", "/documents/..%2f..%2foutside%2fsecret.txt",
-    "/documents/%2e%2e/%2e%2e/outside/secret.txt", "/documents/%2e%2e%2f%2e%2e%2foutside%2fsecret.txt",
-    "/documents/%252e%252e%252foutside%252fsecret.txt", "/documents/sub/../../../outside/secret.txt",
-    "/documents//etc/passwd", "/documents/%2Fetc%2Fpasswd", "/documents/..%5c..%5coutside%5csecret.txt",
-    "/documents/link_out.txt", "/documents/sub/rel_out.txt", "/documents/linked_dir/inner.txt",
-    "/documents/good.txt%00../../outside/secret.txt", "/documents/%00", "/documents/..",
+    "/documents/../../outside/secret.txt",
+    "/documents/..%2f..%2foutside%2fsecret.txt",
+    "/documents/%2e%2e/%2e%2e/outside/secret.txt",
+    "/documents/%2e%2e%2f%2e%2e%2foutside%2fsecret.txt",
+    "/documents/%252e%252e%252foutside%252fsecret.txt",
+    "/documents/sub/../../../outside/secret.txt",
+    "/documents//etc/passwd",
+    "/documents/%2Fetc%2Fpasswd",
+    "/documents/..%5c..%5coutside%5csecret.txt",
+    "/documents/link_out.txt",
+    "/documents/sub/rel_out.txt",
+    "/documents/linked_dir/inner.txt",
+    "/documents/good.txt%00../../outside/secret.txt",
+    "/documents/%00",
+    "/documents/..",
     "/documents/good.txt/../../../outside/secret.txt?start=0&end=10",
 ]
 
@@ -134,8 +154,17 @@ def test_indexed_file_swapped_for_a_link_out_is_not_followed(live: Live, tree: P
         target.write_text(original, encoding="utf-8")
 
 
-@pytest.mark.parametrize("paths", [["../outside/secret.txt"], ["/etc/passwd"], ["link_out.txt"],
-                                   ["sub/../../outside/secret.txt"], ["linked_dir"], ["good.txt", "/etc"]])
+@pytest.mark.parametrize(
+    "paths",
+    [
+        ["../outside/secret.txt"],
+        ["/etc/passwd"],
+        ["link_out.txt"],
+        ["sub/../../outside/secret.txt"],
+        ["linked_dir"],
+        ["good.txt", "/etc"],
+    ],
+)
 def test_admin_ingest_refuses_paths_outside_the_root(live: Live, paths: list[str]) -> None:
     server, engine = live
     before = engine.snapshot().version
@@ -145,8 +174,7 @@ def test_admin_ingest_refuses_paths_outside_the_root(live: Live, paths: list[str
     assert set(engine.store.manifest()) == {"good.txt", "sub/nested.md"}
 
 
-def test_a_hostile_symlink_added_later_is_ignored_by_a_folder_ingest(live: Live,
-                                                                    tree: Path) -> None:
+def test_a_hostile_symlink_added_later_is_ignored_by_a_folder_ingest(live: Live, tree: Path) -> None:
     server, engine = live
     link = tree / "sub" / "later_out.txt"
     os.symlink(tree.parent / "outside" / "secret.txt", link)

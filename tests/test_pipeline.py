@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.embedder import Encoder
-from ingest.lock import IngestBusy, ingest_lock
-from ingest.pipeline import Ingestor
-from ingest.store import IndexStore
 from tests.conftest import REPO, ChromaServer, make_settings, read_source
+from verbatim.ingest.index.embedder import Encoder
+from verbatim.ingest.index.lock import IngestBusy, ingest_lock
+from verbatim.ingest.index.store import IndexStore
+from verbatim.ingest.pipeline import Ingestor
 
 
 def ingestor(tmp_path: Path, corpus: Path, encoder: Encoder, **kw: object) -> Ingestor:

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from evals.metrics import KINDS, Corpus, answer_in_text, evidence_spans, load_questions  # noqa: E402
+from verbatim.evals.scoring import KINDS, Corpus, answer_in_text, evidence_spans, load_questions  # noqa: E402
 
 SEEDS = ROOT / "seeds"
 QUESTIONS = ROOT / "evals" / "questions.jsonl"

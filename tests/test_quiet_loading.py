@@ -14,7 +14,7 @@ SCRIPT = """
 import logging, sys
 from pathlib import Path
 import bm25s
-from ingest.embedder import _quiet_loading, export_int8_onnx, packaged_model_dir
+from verbatim.ingest.index.embedder import _quiet_loading, export_int8_onnx, packaged_model_dir
 export_int8_onnx(packaged_model_dir(), Path(sys.argv[1]) / "model-int8.onnx")
 with _quiet_loading():
     logging.getLogger("elsewhere").warning("a real warning")

@@ -13,9 +13,9 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import ignored_auth
 
-from service.app import create_app
-from service.engine import Engine
 from tests.conftest import make_settings
+from verbatim.service.api.app import create_app
+from verbatim.service.qa.engine import Engine
 
 KEY = "fuzz-key-2b7c9e41"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -39,9 +39,13 @@ def no_type_errors_for_valid_data(ctx: Any, response: Any, case: schemathesis.Ca
 
 
 def test_every_operation_conforms_to_the_schema_and_never_500s(
-        seeded_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> None:
-    app = create_app(make_settings(tmp_path_factory.mktemp("fuzz") / "data", api_keys=KEY),
-                     engine=seeded_engine, start=False)
+    seeded_engine: Engine, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    app = create_app(
+        make_settings(tmp_path_factory.mktemp("fuzz") / "data", api_keys=KEY),
+        engine=seeded_engine,
+        start=False,
+    )
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=SchemathesisConfig.from_str(CONFIG))
     failures: dict[str, str] = {}
     timings: dict[str, float] = {}
@@ -54,15 +58,21 @@ def test_every_operation_conforms_to_the_schema_and_never_500s(
         label = f"{operation.method.upper()} {operation.path} ({mode.value})"
 
         @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def run(case: schemathesis.Case) -> None:
             nonlocal calls
             calls += 1
             # Always a valid key, so the handlers are reached (auth itself is tested in test_security.py).
             case.headers = {**(case.headers or {}), **AUTH}
-            case.call_and_validate(additional_checks=[no_type_errors_for_valid_data],
-                                   excluded_checks=[ignored_auth])
+            case.call_and_validate(
+                additional_checks=[no_type_errors_for_valid_data], excluded_checks=[ignored_auth]
+            )
 
         started = time.monotonic()
         try:

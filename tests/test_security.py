@@ -10,15 +10,22 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
-from service import security
-from service.app import create_app
-from service.security import BodyLimit, Rate, TokenBucket
 from tests.conftest import make_settings
+from verbatim.service.api import security
+from verbatim.service.api.app import create_app
+from verbatim.service.api.security import BodyLimit, Rate, TokenBucket
 
 KEYS = "alpha-key-0123456789,beta-key-9876543210"
 GOOD = {"Authorization": "Bearer alpha-key-0123456789"}
-PROTECTED = [("GET", "/documents"), ("GET", "/documents/000_471aab2a35820a5e.txt"), ("GET", "/readyz"),
-             ("GET", "/metrics"), ("POST", "/ask"), ("POST", "/search"), ("POST", "/admin/ingest")]
+PROTECTED = [
+    ("GET", "/documents"),
+    ("GET", "/documents/000_471aab2a35820a5e.txt"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("POST", "/ask"),
+    ("POST", "/search"),
+    ("POST", "/admin/ingest"),
+]
 
 
 def client_for(tmp_path: Path, address: str = "10.0.0.1", **overrides: object) -> TestClient:
@@ -53,13 +60,20 @@ def test_liveness_and_docs_stay_open(locked: TestClient, path: str) -> None:
 
 
 def test_other_schemes_and_key_prefixes_are_refused(locked: TestClient) -> None:
-    for value in ("Basic YWxwaGE6a2V5", "Bearer", "Bearer alpha-key-012345678", "alpha-key-0123456789",
-                  "Bearer alpha-key-0123456789x", "Token alpha-key-0123456789"):
+    for value in (
+        "Basic YWxwaGE6a2V5",
+        "Bearer",
+        "Bearer alpha-key-012345678",
+        "alpha-key-0123456789",
+        "Bearer alpha-key-0123456789x",
+        "Token alpha-key-0123456789",
+    ):
         assert locked.get("/documents", headers={"Authorization": value}).status_code == 401, value
 
 
-def test_keys_are_compared_in_constant_time_against_every_key(locked: TestClient,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keys_are_compared_in_constant_time_against_every_key(
+    locked: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[tuple[bytes, bytes]] = []
     real = hmac.compare_digest
 
@@ -88,10 +102,18 @@ def test_openapi_documents_bearer_auth_and_limits(tmp_path: Path) -> None:
 
 
 # -- rate limits ------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("text", "requests", "seconds"), [
-    ("100/minute", 100, 60), ("5/second", 5, 1), ("1000/hour", 1000, 3600), ("10 per day", 10, 86400),
-    ("3/5minutes", 3, 300), ("7/s", 7, 1), ("20/Minutes", 20, 60),
-])
+@pytest.mark.parametrize(
+    ("text", "requests", "seconds"),
+    [
+        ("100/minute", 100, 60),
+        ("5/second", 5, 1),
+        ("1000/hour", 1000, 3600),
+        ("10 per day", 10, 86400),
+        ("3/5minutes", 3, 300),
+        ("7/s", 7, 1),
+        ("20/Minutes", 20, 60),
+    ],
+)
 def test_rate_parsing(text: str, requests: int, seconds: float) -> None:
     rate = Rate.parse(text)
     assert (rate.requests, rate.seconds) == (requests, seconds)
@@ -185,8 +207,9 @@ def test_cors_is_off_by_default(tmp_path: Path) -> None:
     with client_for(tmp_path) as client:
         r = client.get("/healthz", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in r.headers
-        pre = client.options("/ask", headers={"Origin": "https://evil.example",
-                                              "Access-Control-Request-Method": "POST"})
+        pre = client.options(
+            "/ask", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+        )
         assert "access-control-allow-origin" not in pre.headers
 
 
@@ -196,9 +219,14 @@ def test_cors_allows_only_configured_origins_and_preflight_needs_no_key(tmp_path
         ok = client.get("/healthz", headers={"Origin": "https://app.example"})
         assert ok.headers["access-control-allow-origin"] == "https://app.example"
         assert "x-request-id" in ok.headers["access-control-expose-headers"].lower()
-        preflight = client.options("/ask", headers={
-            "Origin": "https://docs.example", "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "authorization, content-type"})
+        preflight = client.options(
+            "/ask",
+            headers={
+                "Origin": "https://docs.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization, content-type",
+            },
+        )
         assert preflight.status_code == 200
         assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
         other = client.get("/healthz", headers={"Origin": "https://evil.example"})

@@ -20,19 +20,21 @@ from typing import Any
 import httpx
 import pytest
 
-from ingest.pipeline import EMBED_BATCH_CHUNKS
-from ingest.store import IndexStore
 from tests._servers import ApiProcess, check_whole_index, clean_env, run_cli, unprivileged_prefix
 from tests.conftest import REPO, SEEDS, ChromaServer, make_settings, read_source
+from verbatim.ingest.index.store import IndexStore
+from verbatim.ingest.pipeline import EMBED_BATCH_CHUNKS
 
 pytestmark = pytest.mark.slow
 
 KEY = "server-mode-key-5d1e9a0c"
 LLM_KEY = "sk-server-mode-llm-key-77aa31"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-NEW_DOC = ("Port Bulletin\n\nBy Harbour Desk\n\nThe cargo ship Tamerlane Dawn unloaded 1,734 tonnes of "
-           "cotton at Poti on Tuesday, the port authority said. It was the largest single cotton delivery of "
-           "the year.\n")
+NEW_DOC = (
+    "Port Bulletin\n\nBy Harbour Desk\n\nThe cargo ship Tamerlane Dawn unloaded 1,734 tonnes of "
+    "cotton at Poti on Tuesday, the port authority said. It was the largest single cotton delivery of "
+    "the year.\n"
+)
 NEW_QUESTION = "How much cotton did the Tamerlane Dawn unload at Poti?"
 
 
@@ -45,9 +47,14 @@ class Cluster:
     chroma: ChromaServer
 
     def env(self, data: str, **extra: object) -> dict[str, str]:
-        return clean_env(VERBATIM_CHROMA_URL=self.chroma.url, VERBATIM_CORPUS_DIR=self.corpus,
-                         VERBATIM_DATA_DIR=self.base / data, VERBATIM_API_KEYS=KEY,
-                         VERBATIM_LLM_API_KEY=LLM_KEY, **extra)
+        return clean_env(
+            VERBATIM_CHROMA_URL=self.chroma.url,
+            VERBATIM_CORPUS_DIR=self.corpus,
+            VERBATIM_DATA_DIR=self.base / data,
+            VERBATIM_API_KEYS=KEY,
+            VERBATIM_LLM_API_KEY=LLM_KEY,
+            **extra,
+        )
 
     def api(self, name: str, **extra: object) -> ApiProcess:
         return ApiProcess(self.env(name, **extra), self.base / f"{name}.log")
@@ -63,8 +70,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     shutil.copytree(SEEDS, corpus)
     chroma = ChromaServer(base / "chroma").start()
     try:
-        job = run_cli(["ingest"], clean_env(VERBATIM_CHROMA_URL=chroma.url, VERBATIM_CORPUS_DIR=corpus,
-                                            VERBATIM_DATA_DIR=base / "job"))
+        job = run_cli(
+            ["ingest"],
+            clean_env(
+                VERBATIM_CHROMA_URL=chroma.url, VERBATIM_CORPUS_DIR=corpus, VERBATIM_DATA_DIR=base / "job"
+            ),
+        )
         assert job.returncode == 0, job.stderr[-2000:]
         yield Cluster(base, corpus, chroma)
     finally:
@@ -88,8 +99,11 @@ def assert_clean_logs(*apis: ApiProcess) -> None:
         log = api.log()
         assert KEY not in log and LLM_KEY not in log
         assert "Traceback" not in log, log[-3000:]
-        access = [json.loads(line) for line in log.splitlines()
-                  if line.startswith("{") and '"verbatim.access"' in line]
+        access = [
+            json.loads(line)
+            for line in log.splitlines()
+            if line.startswith("{") and '"verbatim.access"' in line
+        ]
         assert access and all(len(e["request_id"]) >= 8 for e in access)
 
 
@@ -112,8 +126,9 @@ def test_two_api_processes_share_one_chroma_and_see_each_others_ingests(cluster:
 
         (cluster.corpus / "new").mkdir(exist_ok=True)
         (cluster.corpus / "new" / "port.txt").write_text(NEW_DOC, encoding="utf-8")
-        done = httpx.post(f"{a.url}/admin/ingest", json={"paths": ["new/port.txt"]}, headers=AUTH,
-                          timeout=300)
+        done = httpx.post(
+            f"{a.url}/admin/ingest", json={"paths": ["new/port.txt"]}, headers=AUTH, timeout=300
+        )
         assert done.status_code == 200, done.text
         assert done.json()["indexed"] == 1 and done.json()["index_version"] > ready_a["index_version"]
         ingested_at = time.monotonic()
@@ -135,8 +150,9 @@ def test_two_api_processes_share_one_chroma_and_see_each_others_ingests(cluster:
         doc = httpx.get(f"{b.url}/documents/new/port.txt", headers=AUTH).json()
         assert doc["text"] == NEW_DOC
     assert_clean_logs(a, b)
-    report("server-mode", {"refresh_lag_s": round(lag, 2), "refresh_interval_s": 0.5,
-                           "chunks": ready["chunks"]})
+    report(
+        "server-mode", {"refresh_lag_s": round(lag, 2), "refresh_interval_s": 0.5, "chunks": ready["chunks"]}
+    )
     assert check_whole_index(cluster.settings())["served"] == ready["chunks"]
 
 
@@ -162,9 +178,11 @@ class Traffic:
             t.join(timeout=120)
 
     def _run(self, worker: int) -> None:
-        ops = [("ask", "post", "/ask", {"question": "Who hosted the peace talks?"}),
-               ("search", "post", "/search", {"query": "wheat shipment tons"}),
-               ("document", "get", "/documents/001_9cfcfe3f674856fa.txt?start=0&end=200", None)]
+        ops = [
+            ("ask", "post", "/ask", {"question": "Who hosted the peace talks?"}),
+            ("search", "post", "/search", {"query": "wheat shipment tons"}),
+            ("document", "get", "/documents/001_9cfcfe3f674856fa.txt?start=0&end=200", None),
+        ]
         with httpx.Client(base_url=self.url, headers=AUTH, timeout=60) as client:
             i = worker
             while not self.stop.is_set():
@@ -219,12 +237,19 @@ def test_chroma_killed_and_restarted_during_requests(cluster: Cluster) -> None:
     assert max(r[4] for r in results) < 30  # nothing hung
     by_op = {op: sum(1 for r in outage if r[1] == op) for op in ("ask", "search", "document")}
     assert by_op["document"] == 0  # documents are served from the snapshot and the files, Chroma or not
-    report("chroma-outage", {"requests": len(results), "503s": len(outage), "503_by_op": by_op,
-                             "first_503_after_kill_s": round(first_503, 2),
-                             "chroma_restart_s": round(chroma_up, 2),
-                             "recovered_after_restart_s": round(recovered, 2),
-                             "max_latency_s": round(max(r[4] for r in results), 2),
-                             "chunks_before": ready["chunks"]})
+    report(
+        "chroma-outage",
+        {
+            "requests": len(results),
+            "503s": len(outage),
+            "503_by_op": by_op,
+            "first_503_after_kill_s": round(first_503, 2),
+            "chroma_restart_s": round(chroma_up, 2),
+            "recovered_after_restart_s": round(recovered, 2),
+            "max_latency_s": round(max(r[4] for r in results), 2),
+            "chunks_before": ready["chunks"],
+        },
+    )
     assert_clean_logs(api)
 
 
@@ -265,8 +290,13 @@ def test_ingest_sigkilled_mid_write_keeps_serving_the_previous_index(cluster: Cl
         names = _extra_documents(cluster.corpus, math.ceil(2.5 * EMBED_BATCH_CHUNKS / per_document))
         env = cluster.env("job")
         batch = str(cluster.corpus / "batch")
-        proc = subprocess.Popen([sys.executable, "-m", "verbatim.cli", "ingest", batch], cwd=REPO, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "verbatim.cli", "ingest", batch],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 240
         while _chunk_count(cluster.chroma.url) == stored_before:  # wait for its first write...
             assert proc.poll() is None, "the ingest finished before it could be killed"
@@ -279,8 +309,12 @@ def test_ingest_sigkilled_mid_write_keeps_serving_the_previous_index(cluster: Cl
         # The API never noticed: same version, still answering, every chunk it serves still exact.
         still = api.wait_ready(timeout=10, headers=AUTH)
         assert still["index_version"] == ready["index_version"] and still["chunks"] == ready["chunks"]
-        ask = httpx.post(f"{api.url}/ask", json={"question": "How many tons of wheat arrived in Armenia?"},
-                         headers=AUTH, timeout=60)
+        ask = httpx.post(
+            f"{api.url}/ask",
+            json={"question": "How many tons of wheat arrived in Armenia?"},
+            headers=AUTH,
+            timeout=60,
+        )
         assert ask.status_code == 200 and not ask.json()["abstained"]
         check_answer_offsets(ask.json(), cluster.corpus)
         listed = httpx.get(f"{api.url}/documents", headers=AUTH).json()["documents"]
@@ -305,12 +339,19 @@ def test_ingest_sigkilled_mid_write_keeps_serving_the_previous_index(cluster: Cl
         last = httpx.post(f"{api.url}/ask", json={"question": question}, headers=AUTH, timeout=60).json()
         assert "batch/extra_07.txt" in cited_sources(last) and "1007 sacks" in last["answer"]
     assert_clean_logs(api)
-    report("ingest-sigkill", {"documents": len(names), "committed_before_kill": len(committed),
-                              "served_after_kill": after_kill["served"],
-                              "stored_after_kill": after_kill["stored"],
-                              "orphans_after_kill": after_kill["stored"] - after_kill["served"],
-                              "served_final": final["served"], "version_before": ready["index_version"],
-                              "version_after": summary["index_version"]})
+    report(
+        "ingest-sigkill",
+        {
+            "documents": len(names),
+            "committed_before_kill": len(committed),
+            "served_after_kill": after_kill["served"],
+            "stored_after_kill": after_kill["stored"],
+            "orphans_after_kill": after_kill["stored"] - after_kill["served"],
+            "served_final": final["served"],
+            "version_before": ready["index_version"],
+            "version_after": summary["index_version"],
+        },
+    )
 
 
 # -- read-only data dir -------------------------------------------------------------------------------
@@ -344,11 +385,20 @@ def test_read_only_data_dir_is_reported_clearly(world: Path) -> None:
     empty = world / "empty-data"
     empty.mkdir(mode=0o555)
     empty.chmod(0o555)
-    base_env = {"HOME": str(world / "home"), "PYTHONDONTWRITEBYTECODE": "1",
-                "VERBATIM_CORPUS_DIR": str(corpus)}
+    base_env = {
+        "HOME": str(world / "home"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "VERBATIM_CORPUS_DIR": str(corpus),
+    }
     if drop:  # can the unprivileged user see the model and the code at all?
-        probe = subprocess.run([*drop, sys.executable, "-c", "import service.app"], cwd=REPO,
-                               capture_output=True, env=clean_env(**base_env), timeout=120, check=False)
+        probe = subprocess.run(
+            [*drop, sys.executable, "-c", "import service.app"],
+            cwd=REPO,
+            capture_output=True,
+            env=clean_env(**base_env),
+            timeout=120,
+            check=False,
+        )
         if probe.returncode != 0:
             pytest.skip(f"the unprivileged user cannot run the project here: {probe.stderr[-300:]}")
 

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from ingest.store import IndexStore, IndexUnavailable, storage_problem
-from service.app import create_app
 from tests.conftest import make_settings
-from verbatim import cli, preflight
-from verbatim.preflight import data_dir_problem
+from verbatim.cli import main as cli
+from verbatim.cli import preflight
+from verbatim.cli.preflight import data_dir_problem
+from verbatim.ingest.index.store import IndexStore, IndexUnavailable, storage_problem
+from verbatim.service.api.app import create_app
 
 FULL = OSError(errno.ENOSPC, "No space left on device", "/data/chroma/chroma.sqlite3")
 
@@ -44,8 +45,9 @@ def test_store_turns_a_full_disk_into_index_unavailable(tmp_path: Path) -> None:
         store._call(fill)
 
 
-def test_preflight_reports_a_full_or_unusable_data_dir(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_preflight_reports_a_full_or_unusable_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert data_dir_problem(make_settings(tmp_path / "fresh")) is None
     occupied = tmp_path / "a-file"
     occupied.write_text("x")
@@ -60,8 +62,9 @@ def test_preflight_reports_a_full_or_unusable_data_dir(tmp_path: Path,
     assert problem and "no space left on device" in problem
 
 
-def test_cli_ingest_reports_a_disk_filling_up_mid_way(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_ingest_reports_a_disk_filling_up_mid_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("VERBATIM_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("VERBATIM_CHROMA_URL", raising=False)
     cli.get_settings.cache_clear()
@@ -69,7 +72,7 @@ def test_cli_ingest_reports_a_disk_filling_up_mid_way(tmp_path: Path, monkeypatc
     def fill(*_: object, **__: object) -> None:
         raise FULL
 
-    monkeypatch.setattr("ingest.service.run_ingest", fill)
+    monkeypatch.setattr("verbatim.ingest.run.run_ingest", fill)
     try:
         assert cli.main(["ingest"]) == 2
     finally:
@@ -78,8 +81,9 @@ def test_cli_ingest_reports_a_disk_filling_up_mid_way(tmp_path: Path, monkeypatc
     assert "cannot write the index: No space left on device" in err and "Traceback" not in err
 
 
-def test_admin_ingest_on_a_full_disk_is_a_503_with_the_reason(tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_admin_ingest_on_a_full_disk_is_a_503_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = create_app(make_settings(tmp_path / "data"), start=False)
 
     def fill(*_: object, **__: object) -> None:

@@ -34,15 +34,20 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
-from service.web import STATIC_DIR, router
+from verbatim.service.web import STATIC_DIR, router
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
 SHOTS = ROOT / "reports" / "screenshots"
 CHROMIUM = os.environ.get("VERBATIM_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -83,8 +88,13 @@ def test_index_and_assets_are_served() -> None:
         assert asset.status_code == 200, name
         assert asset.headers["content-type"].startswith(kind)
 
-    bad_paths = ["/ui/nope.js", "/ui/..%2F__init__.py", "/ui/__init__.py", "/ui/.hidden.js",
-                 "/ui/../__init__.py"]
+    bad_paths = [
+        "/ui/nope.js",
+        "/ui/..%2F__init__.py",
+        "/ui/__init__.py",
+        "/ui/.hidden.js",
+        "/ui/../__init__.py",
+    ]
     for bad in bad_paths:
         assert client.get(bad).status_code == 404, bad
     assert not set(client.get("/openapi.json").json().get("paths", {})) & {"/", "/ui/{name}"}
@@ -187,8 +197,13 @@ class StubCorpus:
             start += len(line)
         title = text[start:].split("\n", 1)[0].strip()[:120]
         byline = re.search(r"^By ([A-Z][\w.’'-]*(?: [A-Z][\w.’'-]*){0,3})\s*$", text, re.MULTILINE)
-        return {"title": title, "author": byline.group(1) if byline else None, "date": None,
-                "start": start, "end": len(text)}
+        return {
+            "title": title,
+            "author": byline.group(1) if byline else None,
+            "date": None,
+            "start": start,
+            "end": len(text),
+        }
 
     def title_at(self, source: str, offset: int) -> str:
         for art in self.articles[source]:
@@ -213,26 +228,50 @@ class StubCorpus:
             p_start = text.rfind("\n", 0, start) + 1
             p_end = text.find("\n", end)
             p_end = len(text) if p_end < 0 else p_end
-            passages.append({
-                "chunk_id": f"{source}:{p_start}", "source": source, "title": self.title_at(source, start),
-                "start": p_start, "end": p_end, "text": text[p_start:p_end],
-                "score": overlap / max(1, len(q)),
-            })
+            passages.append(
+                {
+                    "chunk_id": f"{source}:{p_start}",
+                    "source": source,
+                    "title": self.title_at(source, start),
+                    "start": p_start,
+                    "end": p_end,
+                    "text": text[p_start:p_end],
+                    "score": overlap / max(1, len(q)),
+                }
+            )
         good = [t for t in top if t[0] >= 2][:2]
         if not good:
-            return {"answer": "The documents do not say.", "abstained": True, "backend": "extractive",
-                    "citations": [], "passages": passages[:3],
-                    "timings_ms": {"retrieve": 1.0, "answer": 0.1, "total": 1.1}}
+            return {
+                "answer": "The documents do not say.",
+                "abstained": True,
+                "backend": "extractive",
+                "citations": [],
+                "passages": passages[:3],
+                "timings_ms": {"retrieve": 1.0, "answer": 0.1, "total": 1.1},
+            }
         citations = []
         for n, (overlap, _, source, start, end) in enumerate(good, 1):
-            citations.append({
-                "n": n, "source": source, "title": self.title_at(source, start),
-                "quote": self.texts[source][start:end], "start": start, "end": end,
-                "chunk_id": f"{source}:{start}", "score": overlap / max(1, len(q)),
-            })
+            citations.append(
+                {
+                    "n": n,
+                    "source": source,
+                    "title": self.title_at(source, start),
+                    "quote": self.texts[source][start:end],
+                    "start": start,
+                    "end": end,
+                    "chunk_id": f"{source}:{start}",
+                    "score": overlap / max(1, len(q)),
+                }
+            )
         answer = " ".join(f"“{c['quote']}” [{c['n']}]" for c in citations)
-        return {"answer": answer, "abstained": False, "backend": "extractive", "citations": citations,
-                "passages": passages, "timings_ms": {"retrieve": 2.0, "answer": 0.5, "total": 2.5}}
+        return {
+            "answer": answer,
+            "abstained": False,
+            "backend": "extractive",
+            "citations": citations,
+            "passages": passages,
+            "timings_ms": {"retrieve": 2.0, "answer": 0.5, "total": 2.5},
+        }
 
 
 def stub_app(corpus_root: Path) -> FastAPI:
@@ -250,7 +289,7 @@ def stub_app(corpus_root: Path) -> FastAPI:
         async def events() -> Any:
             words = re.findall(r"\S+\s*", body["answer"])
             for i in range(0, len(words), 3):
-                yield f"event: delta\ndata: {json.dumps({'text': ''.join(words[i:i + 3])})}\n\n"
+                yield f"event: delta\ndata: {json.dumps({'text': ''.join(words[i : i + 3])})}\n\n"
                 await asyncio.sleep(0.12)
             yield f"event: final\ndata: {json.dumps({**body, 'backend': 'llm'})}\n\n"
 
@@ -332,7 +371,10 @@ def open_page(browser: Any, url: str, viewport: dict[str, int] = DESKTOP) -> Ite
     """A fresh context and page at `url`; JavaScript errors fail the test."""
     phone = viewport["width"] < 600  # touch, overlay scrollbars and a crisper screenshot, like a phone
     context = browser.new_context(
-        viewport=viewport, reduced_motion="reduce", is_mobile=phone, has_touch=phone,
+        viewport=viewport,
+        reduced_motion="reduce",
+        is_mobile=phone,
+        has_touch=phone,
         device_scale_factor=2 if phone else 1,
     )
     context.set_default_timeout(STEP_MS)
@@ -414,7 +456,7 @@ def test_ask_answer_quotes_and_highlight(browser: Any, stub_url: str) -> None:
         cite = check_citation_highlight(page, 1)
         assert page.evaluate("window.scrollY") == page_y  # only the panel scrolled, not the page
         raw = (SEEDS / cite["source"]).read_text(encoding="utf-8")
-        assert raw[cite["start"]:cite["end"]] == cite["quote"]
+        assert raw[cite["start"] : cite["end"]] == cite["quote"]
         expect(page.locator("#panel-title")).to_be_focused()
 
         # Escape closes the panel and gives focus back to the citation that opened it.
@@ -436,7 +478,7 @@ def test_offsets_are_code_points_not_utf16(browser: Any, stub_url: str) -> None:
         cite = check_citation_highlight(page, 1)
         assert cite["source"] == EMOJI_DOC
         assert cite["quote"].startswith("The locomotive 🚆 reached Yerevan")
-        assert EMOJI_TEXT[cite["start"]:cite["end"]] == cite["quote"]
+        assert EMOJI_TEXT[cite["start"] : cite["end"]] == cite["quote"]
         assert len(EMOJI_TEXT.encode("utf-16-le")) // 2 > len(EMOJI_TEXT)  # the test means something
 
 
@@ -484,8 +526,12 @@ def test_unavailable_and_rate_limited_are_explained(browser: Any, stub_url: str)
     from playwright.sync_api import expect
 
     with open_page(browser, stub_url) as page:
-        page.route("**/ask", lambda route: route.fulfill(
-            status=503, content_type="application/json", body=json.dumps({"detail": "index unreachable"})))
+        page.route(
+            "**/ask",
+            lambda route: route.fulfill(
+                status=503, content_type="application/json", body=json.dumps({"detail": "index unreachable"})
+            ),
+        )
         ask(page, "Who lifted the transit ban?")
         error = page.locator("#error")
         expect(error).to_contain_text("Not available right now")
@@ -493,9 +539,15 @@ def test_unavailable_and_rate_limited_are_explained(browser: Any, stub_url: str)
         expect(error).to_contain_text("index unreachable")
         page.unroute("**/ask")
 
-        page.route("**/ask", lambda route: route.fulfill(
-            status=429, headers={"Retry-After": "17"}, content_type="application/json",
-            body=json.dumps({"detail": "rate limit exceeded: 100/minute"})))
+        page.route(
+            "**/ask",
+            lambda route: route.fulfill(
+                status=429,
+                headers={"Retry-After": "17"},
+                content_type="application/json",
+                body=json.dumps({"detail": "rate limit exceeded: 100/minute"}),
+            ),
+        )
         ask(page, "Who lifted the transit ban?")
         expect(error).to_contain_text("Too many requests (429). Try again in 17 s.")
         expect(error).to_contain_text("rate limit exceeded: 100/minute")
@@ -512,8 +564,11 @@ def test_api_key_prompt_and_bearer_token(browser: Any, stub_url: str) -> None:
         auth = route.request.headers.get("authorization")
         seen.append(auth)
         if auth != "Bearer s3cret":
-            route.fulfill(status=401, content_type="application/json",
-                          body=json.dumps({"detail": "missing or invalid API key"}))
+            route.fulfill(
+                status=401,
+                content_type="application/json",
+                body=json.dumps({"detail": "missing or invalid API key"}),
+            )
         else:
             route.continue_()
 
@@ -564,8 +619,13 @@ def test_stream_refused_falls_back_to_json(browser: Any, stub_url: str) -> None:
         body = json.loads(route.request.post_data)
         bodies.append(body)
         if "stream" in body:
-            route.fulfill(status=422, content_type="application/json", body=json.dumps(
-                {"detail": [{"loc": ["body", "stream"], "msg": "Extra inputs are not permitted"}]}))
+            route.fulfill(
+                status=422,
+                content_type="application/json",
+                body=json.dumps(
+                    {"detail": [{"loc": ["body", "stream"], "msg": "Extra inputs are not permitted"}]}
+                ),
+            )
         else:
             route.continue_()
 
@@ -581,11 +641,19 @@ def test_empty_index_and_network_failure(browser: Any, stub_url: str) -> None:
     """No passages at all is shown as an empty result; an unreachable server is explained."""
     from playwright.sync_api import expect
 
-    empty = {"answer": "", "abstained": False, "backend": "extractive", "citations": [], "passages": [],
-             "timings_ms": {"total": 1.0}}
+    empty = {
+        "answer": "",
+        "abstained": False,
+        "backend": "extractive",
+        "citations": [],
+        "passages": [],
+        "timings_ms": {"total": 1.0},
+    }
     with open_page(browser, stub_url) as page:
-        page.route("**/ask", lambda route: route.fulfill(
-            status=200, content_type="application/json", body=json.dumps(empty)))
+        page.route(
+            "**/ask",
+            lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(empty)),
+        )
         ask(page, "Anything at all?")
         expect(page.locator("#empty-msg")).to_contain_text("No passages matched")
         page.unroute("**/ask")
@@ -717,8 +785,16 @@ def real_api(data_dir: Path, **settings: Any) -> Iterator[str]:
         "uvicorn.run(app, host='127.0.0.1', port=int(sys.argv[3]), log_level='warning')\n"
     )
     # Open, unlimited, extractive, embedded index unless `settings` says otherwise, whatever the environment.
-    names = ["API_KEYS", "RATE_LIMIT", "DATA_DIR", "CORPUS_DIR", "CHROMA_URL",
-             "LLM_URL", "LLM_MODEL", "LLM_API_KEY"]
+    names = [
+        "API_KEYS",
+        "RATE_LIMIT",
+        "DATA_DIR",
+        "CORPUS_DIR",
+        "CHROMA_URL",
+        "LLM_URL",
+        "LLM_MODEL",
+        "LLM_API_KEY",
+    ]
     unset = {f"VERBATIM_{name}" for name in names}
     env = {k: v for k, v in os.environ.items() if k not in unset}
     keys = str(settings.get("api_keys") or "").split(",")
@@ -726,7 +802,10 @@ def real_api(data_dir: Path, **settings: Any) -> Iterator[str]:
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-c", code, str(data_dir), str(SEEDS), str(port), json.dumps(settings)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -739,8 +818,10 @@ def real_api(data_dir: Path, **settings: Any) -> Iterator[str]:
                 if httpx.get(f"{url}/readyz", headers=headers, timeout=5).status_code == 200:
                     break
             if time.monotonic() > deadline:
-                pytest.fail(f"/readyz not 200 after {READY_TIMEOUT_S:.0f} s:\n"
-                            f"{log_path.read_text(errors='replace')[-4000:]}")
+                pytest.fail(
+                    f"/readyz not 200 after {READY_TIMEOUT_S:.0f} s:\n"
+                    f"{log_path.read_text(errors='replace')[-4000:]}"
+                )
             time.sleep(0.5)
         yield url
     finally:
@@ -774,7 +855,7 @@ def test_e2e_answer_citation_highlight_and_screenshots(browser: Any, real_url: s
         assert response["citations"], response
         for c in response["citations"]:
             raw = (SEEDS / c["source"]).open(encoding="utf-8", newline="").read()
-            assert raw[c["start"]:c["end"]] == c["quote"]  # the offset invariant, as the page reads it
+            assert raw[c["start"] : c["end"]] == c["quote"]  # the offset invariant, as the page reads it
             item = page.locator(f"#cite-{c['n']}")
             expect(item.locator("blockquote")).to_have_text(c["quote"])
             expect(item.locator(".source")).to_contain_text(c["source"])
@@ -840,7 +921,7 @@ def test_e2e_browse(browser: Any, real_url: str) -> None:
         mark = page.locator("mark#highlight.hl-article")
         expect(mark).to_be_visible()
         raw = (SEEDS / first["source"]).open(encoding="utf-8", newline="").read()
-        assert mark.text_content() == raw[article["start"]:article["end"]]
+        assert mark.text_content() == raw[article["start"] : article["end"]]
         shoot(page, "desktop-browse.png")
 
 

@@ -56,7 +56,7 @@ from .blocks import (
 )
 from .dedupe import RecentKeys
 from .feedback import FeedbackLog
-from .metrics import BotMetrics
+from .telemetry import BotMetrics
 
 log = logging.getLogger("verbatim.bot")
 

@@ -7,12 +7,15 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from verbatim.settings import get_settings
 
+if TYPE_CHECKING:
+    from verbatim.ingest.pipeline import Progress
 
-def _progress_printer() -> object:
+
+def _progress_printer() -> Progress:
     """A progress bar on a terminal, plain lines otherwise."""
     tty = sys.stderr.isatty()
 
@@ -34,7 +37,7 @@ def _ingest_via_server(url: str, args: argparse.Namespace) -> dict[str, Any] | N
     """Hand the ingest to the running server; None (after a message) when it refuses."""
     import httpx
 
-    from verbatim.handoff import auth_headers
+    from verbatim.cli.handoff import auth_headers
 
     print(f"verbatim ingest: a server owns this data dir ({url}); ingesting through it", file=sys.stderr)
     paths = [str(Path(p).resolve()) for p in args.paths] or None
@@ -51,11 +54,11 @@ def _ingest_via_server(url: str, args: argparse.Namespace) -> dict[str, Any] | N
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from ingest.lock import IngestBusy
-    from ingest.pipeline import IngestReport
-    from ingest.reader import PathOutsideRoot
-    from ingest.service import run_ingest
-    from verbatim.handoff import running_server
+    from verbatim.cli.handoff import running_server
+    from verbatim.ingest.index.lock import IngestBusy
+    from verbatim.ingest.pipeline import IngestReport
+    from verbatim.ingest.reader import PathOutsideRoot
+    from verbatim.ingest.run import run_ingest
 
     settings = get_settings()
     url = None if settings.chroma_url else running_server(settings)
@@ -65,8 +68,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             return 2
         report = IngestReport(**data)
     else:
-        from ingest.store import IndexUnavailable
-        from verbatim.preflight import data_dir_problem
+        from verbatim.cli.preflight import data_dir_problem
+        from verbatim.ingest.index.store import IndexUnavailable
 
         problem = None if args.dry_run else data_dir_problem(settings)
         if problem:
@@ -109,8 +112,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from verbatim.handoff import registered
-    from verbatim.preflight import data_dir_problem
+    from verbatim.cli.handoff import registered
+    from verbatim.cli.preflight import data_dir_problem
 
     settings = get_settings()
     problem = data_dir_problem(settings)
@@ -128,7 +131,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with registered(settings, args.host, args.port):
         if args.workers > 1:
             uvicorn.run(
-                "service.app:create_app",
+                "verbatim.service.api.app:create_app",
                 factory=True,
                 host=args.host,
                 port=args.port,
@@ -136,15 +139,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 log_level="warning",
             )
         else:
-            from service.app import create_app
+            from verbatim.service.api.app import create_app
 
             uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
     return 0
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from service.render import render_answer_text
-    from verbatim.handoff import auth_headers, running_server
+    from verbatim.cli.handoff import auth_headers, running_server
+    from verbatim.cli.render import render_answer_text
 
     settings = get_settings()
     payload: dict[str, Any] = {"question": args.question, "top_k": args.top_k}
@@ -170,8 +173,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     else:
         from pydantic import ValidationError
 
-        from service.engine import BadRequest, Engine
-        from service.schemas import AskRequest
+        from verbatim.service.qa.engine import BadRequest, Engine
+        from verbatim.service.qa.schemas import AskRequest
 
         try:
             request = AskRequest(**payload)
@@ -180,7 +183,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             return 2
         import asyncio
 
-        from service.answering import Answering
+        from verbatim.service.qa.answering import Answering
 
         engine = Engine(settings)
         engine.start()
@@ -207,7 +210,7 @@ def _delegate(module: str, argv: list[str]) -> int:
 
 
 def cmd_bot(args: argparse.Namespace) -> int:
-    from service.bot import BotConfigError, run_bot
+    from verbatim.service.bot import BotConfigError, run_bot
 
     try:
         run_bot(args.host, args.port, get_settings())
@@ -251,12 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("eval", help="run the eval suite (see `verbatim eval --help`)", add_help=False)
     evaluate.add_argument("args", nargs=argparse.REMAINDER)
-    evaluate.set_defaults(func=lambda a: _delegate("evals.runner", a.args))
+    evaluate.set_defaults(func=lambda a: _delegate("verbatim.evals.runner", a.args))
 
     bench = sub.add_parser("bench", help="benchmarks: `verbatim bench ingest|latency [--help]`")
     bench.add_argument("which", choices=["ingest", "latency"])
     bench.add_argument("args", nargs=argparse.REMAINDER)
-    bench.set_defaults(func=lambda a: _delegate(f"evals.bench_{a.which}", a.args))
+    bench.set_defaults(func=lambda a: _delegate(f"verbatim.evals.bench_{a.which}", a.args))
 
     bot = sub.add_parser("bot", help="run the Slack-style bot (talks to the API over HTTP)")
     bot.add_argument("--host", default="127.0.0.1")
@@ -268,10 +271,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["eval"]:  # everything after `eval` belongs to the eval runner, --help included
-        return _delegate("evals.runner", argv[1:])
+        return _delegate("verbatim.evals.runner", argv[1:])
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,7 +9,7 @@ generator `stream(question, passages)` yielding text deltas), registered under t
     echo = "verbatim_echo:EchoBackend"
 
     # verbatim_echo.py
-    from service.backends import BackendAnswer
+    from verbatim.service.qa.backends import BackendAnswer
     class EchoBackend:
         name = "echo"
         def __init__(self, settings): ...
@@ -27,7 +27,7 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
-from service.backends.base import (
+from verbatim.service.qa.backends.base import (
     AnswerBackend,
     BackendAnswer,
     BackendError,
@@ -38,11 +38,18 @@ from service.backends.base import (
 from verbatim.settings import Settings
 
 if TYPE_CHECKING:
-    from service.engine import Engine
+    from verbatim.service.qa.engine import Engine
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "AnswerBackend", "BackendAnswer", "BackendError", "BackendRegistry",
-    "NumberedPassage", "StreamingBackend", "llm_backend_name", "stream_of",
+    "ENTRY_POINT_GROUP",
+    "AnswerBackend",
+    "BackendAnswer",
+    "BackendError",
+    "BackendRegistry",
+    "NumberedPassage",
+    "StreamingBackend",
+    "llm_backend_name",
+    "stream_of",
 ]
 
 log = logging.getLogger("verbatim.backends")
@@ -71,13 +78,13 @@ class BackendRegistry:
     """Backends by name, built on first use; built-ins win over plugins of the same name."""
 
     def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
-        from service.backends.openai_compat import OpenAICompatBackend
+        from verbatim.service.qa.backends.openai_compat import OpenAICompatBackend
 
         self.settings = settings
         factories: dict[str, BackendFactory] = discover()
         factories["openai"] = OpenAICompatBackend.from_settings
         if engine is not None:
-            from service.backends.extractive import ExtractiveBackend
+            from verbatim.service.qa.backends.extractive import ExtractiveBackend
 
             factories["extractive"] = lambda _settings: ExtractiveBackend(engine)
         self._factories = factories

@@ -25,8 +25,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service import metrics
-from service.security import CLIENT_KEY
+from verbatim.service import telemetry as metrics
+from verbatim.service.api.security import CLIENT_KEY
 from verbatim.settings import Settings
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("verbatim_request_id", default=None)
@@ -38,8 +38,12 @@ _PATTERNS = (
     (re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+"), r"\1" + _REDACTED),
     (re.compile(r"\bxox[abeprs]-[A-Za-z0-9-]+"), _REDACTED),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{12,}"), _REDACTED),
-    (re.compile(r"(?i)\b(api[_-]?keys?|token|secret|password|authorization)(\"?\s*[:=]\s*\"?)[^\s\"',;&]+"),
-     r"\1\2" + _REDACTED),
+    (
+        re.compile(
+            r"(?i)\b(api[_-]?keys?|token|secret|password|authorization)(\"?\s*[:=]\s*\"?)[^\s\"',;&]+"
+        ),
+        r"\1\2" + _REDACTED,
+    ),
 )
 _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 REQUEST_ID_KEY = "verbatim.request_id"  # scope keys of our own (scope["state"] may be shared)
@@ -119,7 +123,7 @@ class TextFormatter(logging.Formatter):
         return self.redact(f"{line} request_id={request_id}" if request_id else line)
 
 
-class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class StderrHandler(logging.StreamHandler):
     """Writes to whatever `sys.stderr` is at the time (test runners swap it)."""
 
     def __init__(self) -> None:
@@ -210,8 +214,11 @@ class RequestContext:
             if response_started:
                 raise
             status = 500
-            await JSONResponse({"detail": f"internal error (request id {request_id})"}, status_code=500,
-                               headers={"X-Request-ID": request_id})(scope, receive, send)
+            await JSONResponse(
+                {"detail": f"internal error (request id {request_id})"},
+                status_code=500,
+                headers={"X-Request-ID": request_id},
+            )(scope, receive, send)
         finally:
             elapsed = time.perf_counter() - started
             route = route_template(scope)
@@ -220,9 +227,19 @@ class RequestContext:
             client = scope.get(CLIENT_KEY) or (scope["client"][0] if scope.get("client") else None)
             quiet = route in QUIET_ROUTES and status < 400
             access_log.log(
-                logging.DEBUG if quiet else logging.INFO, "%s %s %s", scope["method"], route, status,
-                extra={"method": scope["method"], "path": scope["path"], "route": route, "status": status,
-                       "duration_ms": round(elapsed * 1000, 2), "client": client},
+                logging.DEBUG if quiet else logging.INFO,
+                "%s %s %s",
+                scope["method"],
+                route,
+                status,
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "client": client,
+                },
             )
             REQUEST_ID.reset(token)
 

@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from service.schemas import Citation, Passage
+from verbatim.service.qa.schemas import Citation, Passage
 
 THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.S)
 _CITE = r"\[\s*(?:passages?\s*)?\d+(?:\s*(?:,|;|and|&)\s*(?:passages?\s*)?\d+)*\s*\]"
@@ -29,10 +29,12 @@ QUOTE = re.compile(
 )
 BARE_CITE = re.compile(rf"[ \t]*{_CITE}")
 NUMBER = re.compile(r"\d+")
-OPENERS = "“\"«"
+OPENERS = '“"«'
 ABSTAIN = re.compile(
     r"\b(?:documents?|passages?|sources?|texts?)\b[^.]{0,40}\b(?:do(?:es)?\s*n[o']t|never|cannot|can't)\b"
-    r"[^.]{0,30}\b(?:say|answer|contain|mention|state|provide|address|include)", re.I)
+    r"[^.]{0,30}\b(?:say|answer|contain|mention|state|provide|address|include)",
+    re.I,
+)
 ELLIPSIS = re.compile(r"\s*\.\.\.\s*")
 HOLD = re.compile(r"[\s.,;:]*(?:\[[^\]\n]*)?\Z")
 
@@ -142,8 +144,18 @@ class Verification:
         out = []
         for q in self.quotes:
             p = passages[q.passage]
-            out.append(Citation(n=q.n, source=p.source, title=p.title, quote=q.text, start=p.start + q.start,
-                                end=p.start + q.end, chunk_id=p.chunk_id, score=p.score))
+            out.append(
+                Citation(
+                    n=q.n,
+                    source=p.source,
+                    title=p.title,
+                    quote=q.text,
+                    start=p.start + q.start,
+                    end=p.start + q.end,
+                    chunk_id=p.chunk_id,
+                    score=p.score,
+                )
+            )
         return out
 
 
@@ -197,8 +209,11 @@ class _Pass:
             self.numbers[key] = len(self.numbers) + 1
             moved = bool(cited) and index + 1 not in cited
             self.reattributed += int(moved)
-            self.quotes.append(VerifiedQuote(self.numbers[key], index, start, end,
-                                             self.passages[index].text[start:end], cited, moved))
+            self.quotes.append(
+                VerifiedQuote(
+                    self.numbers[key], index, start, end, self.passages[index].text[start:end], cited, moved
+                )
+            )
         return f"“{self.passages[index].text[start:end]}” [{self.numbers[key]}]"
 
     def quote(self, body: str, m: re.Match[str]) -> str | None:
@@ -226,7 +241,7 @@ class _Pass:
             if not any(c.isalnum() for c in body):
                 continue
             quoted_anything = True
-            buffer.append(text[pos:m.start()])
+            buffer.append(text[pos : m.start()])
             pos = m.end()
             rendered = self.quote(body, m)
             if rendered is None:
@@ -239,8 +254,13 @@ class _Pass:
         out.append(_tidy("".join(buffer)))
         answer = re.sub(r"\n{3,}", "\n\n", "".join(out)).strip()
         abstained = not quoted_anything and bool(ABSTAIN.search(text))
-        return Verification(text=answer, quotes=self.quotes, dropped=self.dropped,
-                            reattributed=self.reattributed, abstained=abstained)
+        return Verification(
+            text=answer,
+            quotes=self.quotes,
+            dropped=self.dropped,
+            reattributed=self.reattributed,
+            abstained=abstained,
+        )
 
 
 def verify(text: str, passages: Sequence[Passage]) -> Verification:

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.embedder import Encoder, load_encoder
-from ingest.pipeline import Ingestor, IngestReport
-from ingest.reader import PathOutsideRoot, read_text_exact, source_name
-from ingest.store import IndexStore, IndexUnavailable
-from service.extractive import ABSTAIN_TEXT, Extracted, ExtractiveAnswerer, corpus_lexicon
-from service.retrieval import Hit, Mode, Retriever
-from service.schemas import (
+from verbatim.ingest.index.embedder import Encoder, load_encoder
+from verbatim.ingest.index.store import IndexStore, IndexUnavailable
+from verbatim.ingest.pipeline import Ingestor, IngestReport
+from verbatim.ingest.reader import PathOutsideRoot, read_text_exact, source_name
+from verbatim.service.qa.extractive import ABSTAIN_TEXT, Extracted, ExtractiveAnswerer, corpus_lexicon
+from verbatim.service.qa.retrieval import Hit, Mode, Retriever
+from verbatim.service.qa.schemas import (
     ArticleOut,
     AskRequest,
     AskResponse,
@@ -29,9 +29,9 @@ from service.schemas import (
     SearchResponse,
     Span,
 )
-from service.snapshot import Snapshot, SnapshotHolder
-from service.text import words
-from service.wordvectors import WordVectors
+from verbatim.service.qa.snapshot import Snapshot, SnapshotHolder
+from verbatim.service.qa.text import words
+from verbatim.service.qa.wordvectors import WordVectors
 from verbatim.settings import Settings
 
 log = logging.getLogger("verbatim.engine")
@@ -206,7 +206,7 @@ class Engine:
 
     def retrieve(
         self, question: str, top_k: int, sources: list[str] | None, mode: Mode = "hybrid"
-    ) -> tuple[Snapshot, list[Hit], object]:
+    ) -> tuple[Snapshot, list[Hit], np.ndarray]:
         snap = self.snapshot()
         wanted = self._check_sources(snap, sources)
         vector = self.retriever.embed_query(question)

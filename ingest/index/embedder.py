@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -166,7 +166,7 @@ def _torch_forward(model_dir: Path, threads: int, bf16: bool = False) -> Forward
     torch.set_num_threads(max(1, threads))
     with _quiet_loading():
         model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
-    transformer = model[0].auto_model.eval()
+    transformer = cast(torch.nn.Module, model[0].auto_model).eval()
 
     def forward(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 
-from ingest.segmenter import classify
-from ingest.store import ChunkRecord
-from service.snapshot import Snapshot
+from verbatim.ingest.index.store import ChunkRecord
+from verbatim.ingest.segmenter import classify
+from verbatim.service.qa.snapshot import Snapshot
 
 # What a written piece is called; "report", "book", "letter" or "statement" are left out: in news text
 # they are usually things the article reports on ("Who wrote the letter to Putin?"), not the article.

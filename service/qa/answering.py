@@ -19,8 +19,8 @@ from typing import Literal
 import numpy as np
 from fastapi.concurrency import run_in_threadpool
 
-from service import metrics
-from service.backends import (
+from verbatim.service import telemetry as metrics
+from verbatim.service.qa.backends import (
     AnswerBackend,
     BackendError,
     BackendRegistry,
@@ -28,12 +28,12 @@ from service.backends import (
     llm_backend_name,
     stream_of,
 )
-from service.engine import BadRequest, Engine, passage_of
-from service.extractive import ABSTAIN_TEXT
-from service.retrieval import Hit
-from service.schemas import AskRequest, AskResponse, Passage
-from service.snapshot import Snapshot
-from service.verify import QuoteVerifier, stable_prefix
+from verbatim.service.qa.engine import BadRequest, Engine, passage_of
+from verbatim.service.qa.extractive import ABSTAIN_TEXT
+from verbatim.service.qa.retrieval import Hit
+from verbatim.service.qa.schemas import AskRequest, AskResponse, Passage
+from verbatim.service.qa.snapshot import Snapshot
+from verbatim.service.qa.verify import QuoteVerifier, stable_prefix
 from verbatim.settings import Settings
 
 log = logging.getLogger("verbatim.answering")
@@ -54,8 +54,12 @@ class Prepared:
 
     @property
     def numbered(self) -> list[NumberedPassage]:
-        return [NumberedPassage(n=i, title=p.title, source=p.source, text=p.text, chunk_id=p.chunk_id,
-                                score=p.score) for i, p in enumerate(self.passages, start=1)]
+        return [
+            NumberedPassage(
+                n=i, title=p.title, source=p.source, text=p.text, chunk_id=p.chunk_id, score=p.score
+            )
+            for i, p in enumerate(self.passages, start=1)
+        ]
 
 
 @dataclass(frozen=True)
@@ -91,9 +95,12 @@ class Answering:
         if requested is None:
             return "llm" if configured else "extractive"
         if requested == "llm" and not configured:
-            raise BadRequest("backend 'llm' was requested but no model is configured: set VERBATIM_LLM_URL "
-                             "(and VERBATIM_LLM_MODEL) to an OpenAI-compatible server, or ask with "
-                             "backend 'extractive' (see docs/llm.md)", 422)
+            raise BadRequest(
+                "backend 'llm' was requested but no model is configured: set VERBATIM_LLM_URL "
+                "(and VERBATIM_LLM_MODEL) to an OpenAI-compatible server, or ask with "
+                "backend 'extractive' (see docs/llm.md)",
+                422,
+            )
         return "llm" if requested == "llm" else "extractive"
 
     def backend(self) -> AnswerBackend:
@@ -106,18 +113,31 @@ class Answering:
     async def prepare(self, request: AskRequest) -> Prepared:
         """Retrieval in the thread pool (embedding is CPU work); raises BadRequest / NotReady as usual."""
         t0 = time.perf_counter()
-        snap, hits, vector = await run_in_threadpool(self.engine.retrieve, request.question, request.top_k,
-                                                     request.sources)
-        return Prepared(request, snap, hits, vector, [passage_of(h) for h in hits],  # type: ignore[arg-type]
-                        time.perf_counter() - t0)
+        snap, hits, vector = await run_in_threadpool(
+            self.engine.retrieve, request.question, request.top_k, request.sources
+        )
+        return Prepared(
+            request,
+            snap,
+            hits,
+            vector,
+            [passage_of(h) for h in hits],
+            time.perf_counter() - t0,
+        )
 
     async def extractive(self, prepared: Prepared) -> AskResponse:
-        return await run_in_threadpool(self.engine.answer_extractive, prepared.snapshot,
-                                       prepared.request.question, prepared.hits, prepared.vector,
-                                       prepared.retrieve_s)
+        return await run_in_threadpool(
+            self.engine.answer_extractive,
+            prepared.snapshot,
+            prepared.request.question,
+            prepared.hits,
+            prepared.vector,
+            prepared.retrieve_s,
+        )
 
-    async def fallback(self, prepared: Prepared, reason: str, detail: str,
-                       dropped: int | None = None) -> AskResponse:
+    async def fallback(
+        self, prepared: Prepared, reason: str, detail: str, dropped: int | None = None
+    ) -> AskResponse:
         """The extractive answer, labelled as such, with a warning saying why the model's was not used."""
         metrics.FALLBACKS.labels(reason).inc()
         log.warning("model answer replaced by the extractive one (%s): %s", reason, detail)
@@ -126,8 +146,9 @@ class Answering:
         response.dropped_quotes = dropped
         return response
 
-    async def finish(self, prepared: Prepared, text: str, model_s: float,
-                     verifier: QuoteVerifier | None = None) -> AskResponse:
+    async def finish(
+        self, prepared: Prepared, text: str, model_s: float, verifier: QuoteVerifier | None = None
+    ) -> AskResponse:
         """Verify the model's text; keep it if at least one quote survives (or it plainly abstains)."""
         t0 = time.perf_counter()
         verification = (verifier or QuoteVerifier(prepared.passages)).verify(text)
@@ -143,12 +164,18 @@ class Answering:
         answer_s = model_s + verify_s
         return AskResponse(
             answer=ABSTAIN_TEXT if verification.abstained else verification.text,
-            abstained=verification.abstained, backend="llm",
-            citations=verification.citations(prepared.passages), passages=prepared.passages,
+            abstained=verification.abstained,
+            backend="llm",
+            citations=verification.citations(prepared.passages),
+            passages=prepared.passages,
             dropped_quotes=verification.dropped,
-            timings_ms={"retrieve": round(prepared.retrieve_s * 1000, 2), "answer": round(answer_s * 1000, 2),
-                        "model": round(model_s * 1000, 2), "verify": round(verify_s * 1000, 2),
-                        "total": round((prepared.retrieve_s + answer_s) * 1000, 2)},
+            timings_ms={
+                "retrieve": round(prepared.retrieve_s * 1000, 2),
+                "answer": round(answer_s * 1000, 2),
+                "model": round(model_s * 1000, 2),
+                "verify": round(verify_s * 1000, 2),
+                "total": round((prepared.retrieve_s + answer_s) * 1000, 2),
+            },
         )
 
     def failure(self, exc: Exception) -> tuple[str, str]:
@@ -230,7 +257,7 @@ class Answering:
                 checked = cut
                 shown = verifier.verify(raw[:cut]).text
                 if len(shown) > len(sent) and shown.startswith(sent):
-                    yield Delta(shown[len(sent):])
+                    yield Delta(shown[len(sent) :])
                     sent = shown
         except Exception as exc:
             final = await self.fallback(prepared, *self.failure(exc))
@@ -244,5 +271,5 @@ class Answering:
             with contextlib.suppress(BaseException):
                 await producer
         if final.backend == "llm" and len(final.answer) > len(sent) and final.answer.startswith(sent):
-            yield Delta(final.answer[len(sent):])
+            yield Delta(final.answer[len(sent) :])
         yield final

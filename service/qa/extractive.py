@@ -4,7 +4,7 @@ Each candidate sentence is scored by semantic similarity (its late-chunked vecto
 IDF-weighted term overlap, whether it holds a new entity of the kind the question asks for (a sum of
 money, a date, a count of the thing counted, a person's name: `service/question.py`) and the rank of its
 passage. Whether to answer at all is a logistic model over features of the best sentence, fitted on the
-dev questions (`python -m evals.tune`) and stored in `answer_model.json`: similarity and term coverage
+dev questions (`evals/tune.py`) and stored in `answer_model.json`: similarity and term coverage
 of sentence and passage, whether the wanted type is missing (the strongest single signal), terms the
 corpus never uses, and how well the least-covered key term of the question is supported by the
 sentence and its neighbours. A question that names something the documents never mention is not
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.segmenter import classify
-from service.authorship import authorship_topic, byline_span, searched_text
-from service.question import (
+from verbatim.ingest.segmenter import classify
+from verbatim.service.qa.authorship import authorship_topic, byline_span, searched_text
+from verbatim.service.qa.question import (
     AnswerType,
     Lexicon,
     answer_entities,
@@ -36,10 +36,10 @@ from service.question import (
     named_words,
     numbers_with_following,
 )
-from service.retrieval import Hit
-from service.snapshot import Snapshot
-from service.text import numbers, stem, terms, words
-from service.wordvectors import WordVectors
+from verbatim.service.qa.retrieval import Hit
+from verbatim.service.qa.snapshot import Snapshot
+from verbatim.service.qa.text import numbers, stem, terms, words
+from verbatim.service.qa.wordvectors import WordVectors
 
 log = logging.getLogger("verbatim.extractive")
 MODEL_FILE = Path(__file__).with_name("answer_model.json")
@@ -67,7 +67,7 @@ class AnswerModel:
         data["abstain_weights"] = tuple(data.get("abstain_weights", cls.abstain_weights))
         if len(data["abstain_weights"]) != len(FEATURES):
             log.warning(
-                "%s was fitted for other features than %s: default weights used; run python -m evals.tune",
+                "%s was fitted for other features than %s: default weights used; run evals/tune.py",
                 path,
                 FEATURES,
             )

@@ -986,8 +986,8 @@ def render_markdown(report: EvalReport, max_failing: int = 40) -> str:
         for name in report.metrics:
             cells = []
             for kind in kinds:
-                m = report.by_kind[kind].get(name)
-                cells.append("—" if m is None else f"{_fmt(m.value)} (n={m.n})")
+                cell = report.by_kind[kind].get(name)
+                cells.append("—" if cell is None else f"{_fmt(cell.value)} (n={cell.n})")
             if any(c != "—" for c in cells):
                 lines.append(f"| {name} | " + " | ".join(cells) + " |")
     failing = [(m.name, m.failing) for m in report.metrics.values() if m.failing]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from service.text import STOPWORDS, fold, stem, words
+from verbatim.service.qa.text import STOPWORDS, fold, stem, words
 
 AnswerType = Literal[
     "year",
@@ -271,7 +271,9 @@ class Lexicon:
         """Surnames are the last words of full person names, less words the text also writes in lower
         case (headline words: "Summit", "Peace"), words after "in"/"from" (places: "in Armenia"),
         months and nationalities."""
-        last, lower, located = set(), set(), set()
+        last: set[str] = set()
+        lower: set[str] = set()
+        located: set[str] = set()
         for text in texts:
             last.update(fold(n.split()[-1]) for n in _names(text) if _is_person_name(n))
             lower.update(fold(w) for w in _LOWER_WORD.findall(text))

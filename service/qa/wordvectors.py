@@ -65,4 +65,4 @@ class WordVectors:
             return np.zeros(len(terms), dtype=np.float32)
         unique = list(dict.fromkeys(window))
         sims = self.vectors(list(terms)) @ self.vectors(unique).T
-        return sims.max(axis=1)  # type: ignore[no-any-return]
+        return sims.max(axis=1)

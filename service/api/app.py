@@ -16,15 +16,17 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ingest.lock import IngestBusy
-from ingest.reader import PathOutsideRoot
-from ingest.store import IndexUnavailable
-from service import metrics
-from service.answering import Answering, record
-from service.engine import BadRequest, Engine, NotReady
-from service.observability import install_observability
-from service.openai_api import router as openai_router
-from service.schemas import (
+from verbatim.ingest.index.lock import IngestBusy
+from verbatim.ingest.index.store import IndexUnavailable
+from verbatim.ingest.reader import PathOutsideRoot
+from verbatim.service import telemetry as metrics
+from verbatim.service.api.observability import install_observability
+from verbatim.service.api.openai_api import router as openai_router
+from verbatim.service.api.security import install_security
+from verbatim.service.api.sse import ask_stream_response, wants_event_stream
+from verbatim.service.qa.answering import Answering, record
+from verbatim.service.qa.engine import BadRequest, Engine, NotReady
+from verbatim.service.qa.schemas import (
     AskRequest,
     AskResponse,
     DocumentList,
@@ -34,9 +36,7 @@ from service.schemas import (
     SearchRequest,
     SearchResponse,
 )
-from service.security import install_security
-from service.sse import ask_stream_response, wants_event_stream
-from service.web import router as web_router
+from verbatim.service.web import router as web_router
 from verbatim.settings import Settings, get_settings
 
 log = logging.getLogger("verbatim.api")

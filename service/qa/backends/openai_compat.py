@@ -21,9 +21,9 @@ from typing import Any
 
 import httpx
 
-from service.backends.base import BackendAnswer, BackendError, NumberedPassage
-from service.backends.prompt import build_messages
-from service.verify import strip_reasoning
+from verbatim.service.qa.backends.base import BackendAnswer, BackendError, NumberedPassage
+from verbatim.service.qa.backends.prompt import build_messages
+from verbatim.service.qa.verify import strip_reasoning
 from verbatim.settings import Settings
 
 log = logging.getLogger("verbatim.backends.openai")
@@ -90,9 +90,18 @@ class OpenAICompatBackend:
 
     name = "openai"
 
-    def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None, *,
-                 timeout: float = 30.0, max_concurrency: int = 4, max_retries: int = 3,
-                 backoff: float = 0.5, max_tokens: int = 512) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        model: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        max_concurrency: int = 4,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        max_tokens: int = 512,
+    ) -> None:
         self.url = chat_completions_url(base_url)
         self.model = model or "default"
         self.api_key = api_key
@@ -110,8 +119,13 @@ class OpenAICompatBackend:
         if not settings.llm_url:
             raise BackendError("unconfigured", "VERBATIM_LLM_URL is not set")
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-        return cls(settings.llm_url, settings.llm_model, key, timeout=settings.llm_timeout,
-                   max_concurrency=settings.llm_max_concurrency)
+        return cls(
+            settings.llm_url,
+            settings.llm_model,
+            key,
+            timeout=settings.llm_timeout,
+            max_concurrency=settings.llm_max_concurrency,
+        )
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _state(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
@@ -133,8 +147,13 @@ class OpenAICompatBackend:
         self._client = None
 
     def _payload(self, question: str, passages: Sequence[NumberedPassage], stream: bool) -> dict[str, Any]:
-        return {"model": self.model, "messages": build_messages(question, passages), "temperature": 0,
-                "max_tokens": self.max_tokens, "stream": stream}
+        return {
+            "model": self.model,
+            "messages": build_messages(question, passages),
+            "temperature": 0,
+            "max_tokens": self.max_tokens,
+            "stream": stream,
+        }
 
     async def _pause(self, attempt: int, response: httpx.Response | None, deadline: float) -> bool:
         """Sleep before the next attempt; False when there is no attempt left or no time for one."""
@@ -142,7 +161,7 @@ class OpenAICompatBackend:
             return False
         wait = retry_after_seconds(response.headers.get("retry-after")) if response is not None else None
         if wait is None:
-            wait = self.backoff * (2 ** attempt) * (0.5 + random.random() / 2)
+            wait = self.backoff * (2**attempt) * (0.5 + random.random() / 2)
         if time.monotonic() + wait >= deadline:
             return False
         await asyncio.sleep(wait)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 
-from service.backends.base import NumberedPassage
+from verbatim.service.qa.backends.base import NumberedPassage
 
 ABSTAIN_PHRASE = "The documents do not say."
 
@@ -49,8 +49,9 @@ def render_passages(passages: Sequence[NumberedPassage], tag: str) -> str:
     return "\n\n".join(blocks)
 
 
-def build_messages(question: str, passages: Sequence[NumberedPassage],
-                   tag: str | None = None) -> list[dict[str, str]]:
+def build_messages(
+    question: str, passages: Sequence[NumberedPassage], tag: str | None = None
+) -> list[dict[str, str]]:
     """Chat messages for an OpenAI-compatible server: the rules, then the data, then the question."""
     tag = tag or new_tag()
     user = (

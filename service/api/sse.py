@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
-from service.answering import Answering, BackendChoice, Delta, Prepared, record
+from verbatim.service.qa.answering import Answering, BackendChoice, Delta, Prepared, record
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -41,5 +41,6 @@ async def ask_events(answering: Answering, prepared: Prepared, choice: BackendCh
 
 def ask_stream_response(answering: Answering, prepared: Prepared, choice: BackendChoice) -> StreamingResponse:
     """The `/ask` answer as an SSE response (retrieval already done, so errors were plain JSON)."""
-    return StreamingResponse(ask_events(answering, prepared, choice), media_type="text/event-stream",
-                             headers=SSE_HEADERS)
+    return StreamingResponse(
+        ask_events(answering, prepared, choice), media_type="text/event-stream", headers=SSE_HEADERS
+    )

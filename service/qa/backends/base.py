@@ -64,8 +64,9 @@ class StreamingBackend(AnswerBackend, Protocol):
     def stream(self, question: str, passages: Sequence[NumberedPassage]) -> AsyncIterator[str]: ...
 
 
-async def stream_of(backend: AnswerBackend, question: str,
-                    passages: Sequence[NumberedPassage]) -> AsyncIterator[str]:
+async def stream_of(
+    backend: AnswerBackend, question: str, passages: Sequence[NumberedPassage]
+) -> AsyncIterator[str]:
     """Deltas from a streaming backend, or the whole answer as one delta from one that cannot stream."""
     if isinstance(backend, StreamingBackend):
         async for delta in backend.stream(question, passages):

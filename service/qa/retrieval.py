@@ -7,15 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import numpy as np
 
-from ingest.embedder import Encoder
-from ingest.store import ChunkRecord, IndexStore
-from service.authorship import authorship_topic, byline_span, searched_text
-from service.snapshot import Snapshot
-from service.text import terms
+from verbatim.ingest.index.embedder import Encoder
+from verbatim.ingest.index.store import ChunkRecord, IndexStore
+from verbatim.service.qa.authorship import authorship_topic, byline_span, searched_text
+from verbatim.service.qa.snapshot import Snapshot
+from verbatim.service.qa.text import terms
 
 Mode = Literal["hybrid", "dense", "lexical"]
 
@@ -77,7 +78,7 @@ class Retriever:
         kept_shingles: list[frozenset[str]] = []
         for index, fused in ordered:
             chunk = snapshot.chunks[index]
-            shingles = snapshot.memo(("shingles", index), lambda chunk=chunk: _shingles(chunk.text))
+            shingles: frozenset[str] = snapshot.memo(("shingles", index), partial(_shingles, chunk.text))
             if any(_overlaps(chunk, h.chunk) for h in hits) or any(
                 _jaccard(shingles, s) >= cfg.duplicate_jaccard for s in kept_shingles
             ):

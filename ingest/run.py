@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ingest.embedder import load_encoder
-from ingest.pipeline import Ingestor, IngestReport, Progress
-from ingest.store import IndexStore
+from verbatim.ingest.index.embedder import load_encoder
+from verbatim.ingest.index.store import IndexStore
+from verbatim.ingest.pipeline import Ingestor, IngestReport, Progress
 from verbatim.settings import Settings
 
 

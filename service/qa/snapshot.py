@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 import bm25s
 import numpy as np
 
-from ingest.store import ChunkRecord, DocumentRecord, IndexStore, IndexUnavailable
-from service.text import terms
+from verbatim.ingest.index.store import ChunkRecord, DocumentRecord, IndexStore, IndexUnavailable
+from verbatim.service.qa.text import terms
 
 log = logging.getLogger("verbatim.snapshot")
 T = TypeVar("T")
@@ -68,7 +68,7 @@ class Snapshot:
         for the snapshot's life, so requests do not redo per-chunk text work (sentence terms, shingles).
         Safe from many threads: at worst two compute the same value."""
         try:
-            return self._memo[key]  # type: ignore[no-any-return]
+            return self._memo[key]
         except KeyError:
             value = self._memo[key] = make()
             return value

@@ -10,12 +10,12 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from service.backends.base import BackendAnswer, BackendError, NumberedPassage
-from service.backends.prompt import ABSTAIN_PHRASE
-from service.retrieval import Hit
+from verbatim.service.qa.backends.base import BackendAnswer, BackendError, NumberedPassage
+from verbatim.service.qa.backends.prompt import ABSTAIN_PHRASE
+from verbatim.service.qa.retrieval import Hit
 
 if TYPE_CHECKING:
-    from service.engine import Engine
+    from verbatim.service.qa.engine import Engine
 
 
 class ExtractiveBackend:

@@ -13,22 +13,25 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from service.answering import Answering, BackendChoice, Delta, record
-from service.engine import BadRequest
-from service.schemas import AskRequest, AskResponse
-from service.sse import SSE_HEADERS, sse
+from verbatim.service.api.sse import SSE_HEADERS, sse
+from verbatim.service.qa.answering import Answering, BackendChoice, Delta, record
+from verbatim.service.qa.engine import BadRequest
+from verbatim.service.qa.schemas import AskRequest, AskResponse
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 
 MODEL_ID = "verbatim"
-MODEL_BACKENDS: dict[str, str | None] = {MODEL_ID: None, f"{MODEL_ID}-extractive": "extractive",
-                                         f"{MODEL_ID}-llm": "llm"}
+MODEL_BACKENDS: dict[str, Literal["extractive", "llm"] | None] = {
+    MODEL_ID: None,
+    f"{MODEL_ID}-extractive": "extractive",
+    f"{MODEL_ID}-llm": "llm",
+}
 
 
 class ChatMessage(BaseModel):
@@ -62,8 +65,12 @@ def _ask_request(body: ChatRequest) -> AskRequest:
     if not question.strip():
         raise BadRequest("messages: the last user message must contain the question as text", 422)
     try:
-        return AskRequest(question=question, top_k=body.top_k or 5, sources=body.sources,
-                          backend=MODEL_BACKENDS.get(body.model))  # type: ignore[arg-type]
+        return AskRequest(
+            question=question,
+            top_k=body.top_k or 5,
+            sources=body.sources,
+            backend=MODEL_BACKENDS.get(body.model),
+        )
     except ValidationError as exc:
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
         raise BadRequest(detail.replace("Value error, ", ""), 422) from exc
@@ -79,34 +86,59 @@ def sources_note(response: AskResponse) -> str:
 
 
 def _extras(response: AskResponse) -> dict[str, Any]:
-    return {"citations": [c.model_dump(mode="json") for c in response.citations],
-            "verbatim": {"backend": response.backend, "abstained": response.abstained,
-                         "warning": response.warning, "dropped_quotes": response.dropped_quotes,
-                         "timings_ms": response.timings_ms}}
+    return {
+        "citations": [c.model_dump(mode="json") for c in response.citations],
+        "verbatim": {
+            "backend": response.backend,
+            "abstained": response.abstained,
+            "warning": response.warning,
+            "dropped_quotes": response.dropped_quotes,
+            "timings_ms": response.timings_ms,
+        },
+    }
 
 
 def completion(response: AskResponse) -> dict[str, Any]:
     """A `chat.completion` object carrying the answer, its sources and the extra `citations` field."""
     return {
-        "id": f"chatcmpl-{secrets.token_hex(12)}", "object": "chat.completion", "created": int(time.time()),
+        "id": f"chatcmpl-{secrets.token_hex(12)}",
+        "object": "chat.completion",
+        "created": int(time.time()),
         "model": MODEL_ID,
-        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                     "message": {"role": "assistant", "content": response.answer + sources_note(response)}}],
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "logprobs": None,
+                "message": {"role": "assistant", "content": response.answer + sources_note(response)},
+            }
+        ],
         "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
         **_extras(response),
     }
 
 
-async def completion_chunks(answering: Answering, request: AskRequest,
-                            choice: BackendChoice) -> AsyncIterator[bytes]:
+async def completion_chunks(
+    answering: Answering, request: AskRequest, choice: BackendChoice
+) -> AsyncIterator[bytes]:
     """`chat.completion.chunk` events: the role, verified text deltas, the sources, then [DONE]."""
     prepared = await answering.prepare(request)
-    head = {"id": f"chatcmpl-{secrets.token_hex(12)}", "object": "chat.completion.chunk",
-            "created": int(time.time()), "model": MODEL_ID}
+    head = {
+        "id": f"chatcmpl-{secrets.token_hex(12)}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": MODEL_ID,
+    }
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
-        return sse(None, {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
-                                               "logprobs": None}], **extra})
+        return sse(
+            None,
+            {
+                **head,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+                **extra,
+            },
+        )
 
     yield chunk({"role": "assistant", "content": ""})
     sent = ""
@@ -119,7 +151,7 @@ async def completion_chunks(answering: Answering, request: AskRequest,
         if not item.answer.startswith(sent):  # the model failed midway: what follows replaces it
             yield chunk({"content": f"\n\n(The model's answer was interrupted.)\n\n{item.answer}"})
         elif len(item.answer) > len(sent):
-            yield chunk({"content": item.answer[len(sent):]})
+            yield chunk({"content": item.answer[len(sent) :]})
         yield chunk({"content": sources_note(item)})
         yield chunk({}, "stop", **_extras(item))
     yield sse(None, "[DONE]")
@@ -132,12 +164,16 @@ def models(request: Request) -> dict[str, Any]:
     ids = [MODEL_ID, f"{MODEL_ID}-extractive"]
     if answering.registry.llm_configured():
         ids.append(f"{MODEL_ID}-llm")
-    return {"object": "list", "data": [{"id": i, "object": "model", "created": 0, "owned_by": "verbatim"}
-                                       for i in ids]}
+    return {
+        "object": "list",
+        "data": [{"id": i, "object": "model", "created": 0, "owned_by": "verbatim"} for i in ids],
+    }
 
 
-@router.post("/chat/completions", responses={200: {"content": {"text/event-stream": {}}},
-                                              400: {}, 415: {}, 422: {}, 503: {}})
+@router.post(
+    "/chat/completions",
+    responses={200: {"content": {"text/event-stream": {}}}, 400: {}, 415: {}, 422: {}, 503: {}},
+)
 async def chat_completions(body: ChatRequest, request: Request) -> Any:
     """Answer the last user message, with verified quotes; `"stream": true` for chunked SSE."""
     answering: Answering = request.app.state.answering

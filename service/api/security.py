@@ -25,16 +25,27 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from verbatim.settings import Settings
 
 # Paths anyone may fetch even when API keys are set: liveness, the web page and its assets, the API docs.
-OPEN_PATHS = frozenset({"/", "/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
-                        "/favicon.ico"})
+OPEN_PATHS = frozenset(
+    {"/", "/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/favicon.ico"}
+)
 OPEN_PREFIXES = ("/ui/",)
 # Probes and scrapes are never rate limited (a load balancer polling /readyz must not lock itself out).
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # Per-request facts go in the ASGI scope under our own keys (scope["state"] may be shared lifespan state).
 CLIENT_KEY = "verbatim.client"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
-          "h": 3600.0, "hour": 3600.0, "d": 86400.0, "day": 86400.0}
+_UNITS = {
+    "s": 1.0,
+    "sec": 1.0,
+    "second": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "minute": 60.0,
+    "h": 3600.0,
+    "hour": 3600.0,
+    "d": 86400.0,
+    "day": 86400.0,
+}
 _RATE = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*(\d*)\s*([a-z]+?)s?\s*$")
 
 
@@ -51,8 +62,14 @@ def client_id(scope: Scope) -> str:
     return f"addr:{client[0]}" if client else "addr:unknown"
 
 
-async def _reject(scope: Scope, receive: Receive, send: Send, status: int, detail: str,
-                  headers: dict[str, str] | None = None) -> None:
+async def _reject(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    detail: str,
+    headers: dict[str, str] | None = None,
+) -> None:
     await JSONResponse({"detail": detail}, status_code=status, headers=headers)(scope, receive, send)
 
 
@@ -88,8 +105,10 @@ class BearerAuth:
             if header:
                 detail, challenge = "invalid API key", 'Bearer realm="verbatim", error="invalid_token"'
             else:
-                detail, challenge = ("missing API key: send 'Authorization: Bearer <key>'",
-                                     'Bearer realm="verbatim"')
+                detail, challenge = (
+                    "missing API key: send 'Authorization: Bearer <key>'",
+                    'Bearer realm="verbatim"',
+                )
             await _reject(scope, receive, send, 401, detail, {"WWW-Authenticate": challenge})
             return
         scope[CLIENT_KEY] = f"key#{index + 1}"
@@ -109,8 +128,10 @@ class Rate:
     def parse(cls, text: str) -> Rate:
         m = _RATE.match(text.lower())
         if not m or m.group(3) not in _UNITS or int(m.group(1)) < 1:
-            raise ValueError(f"VERBATIM_RATE_LIMIT must look like '100/minute' (units: second, minute, hour, "
-                             f"day), got {text!r}")
+            raise ValueError(
+                f"VERBATIM_RATE_LIMIT must look like '100/minute' (units: second, minute, hour, "
+                f"day), got {text!r}"
+            )
         return cls(int(m.group(1)), float(m.group(2) or 1) * _UNITS[m.group(3)], text.strip())
 
 
@@ -121,8 +142,9 @@ class TokenBucket:
     clients are forgotten (least recently used first) past `max_clients`, so memory stays bounded.
     """
 
-    def __init__(self, rate: Rate, clock: Callable[[], float] = time.monotonic,
-                 max_clients: int = 50_000) -> None:
+    def __init__(
+        self, rate: Rate, clock: Callable[[], float] = time.monotonic, max_clients: int = 50_000
+    ) -> None:
         self.rate = rate
         self.clock = clock
         self.max_clients = max_clients
@@ -161,9 +183,14 @@ class RateLimit:
         wait = self.bucket.take(client_id(scope))
         if wait > 0:
             retry = max(1, math.ceil(wait))
-            await _reject(scope, receive, send, 429,
-                          f"rate limit exceeded ({self.bucket.rate.text}); retry in {retry} s",
-                          {"Retry-After": str(retry)})
+            await _reject(
+                scope,
+                receive,
+                send,
+                429,
+                f"rate limit exceeded ({self.bucket.rate.text}); retry in {retry} s",
+                {"Retry-After": str(retry)},
+            )
             return
         await self.app(scope, receive, send)
 
@@ -215,9 +242,14 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await _reject(scope, receive, send, 413,
-                      f"request body too large (limit {self.limit} bytes, VERBATIM_MAX_BODY_BYTES)",
-                      {"Connection": "close"})
+        await _reject(
+            scope,
+            receive,
+            send,
+            413,
+            f"request body too large (limit {self.limit} bytes, VERBATIM_MAX_BODY_BYTES)",
+            {"Connection": "close"},
+        )
 
 
 # -- wiring -----------------------------------------------------------------------------------------
@@ -239,9 +271,13 @@ def install_security(app: FastAPI, settings: Settings) -> None:
         app.add_middleware(BearerAuth, keys=keys)
     if origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "OPTIONS"],
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-            expose_headers=["X-Request-ID", "Retry-After"], allow_credentials=False, max_age=600,
+            expose_headers=["X-Request-ID", "Retry-After"],
+            allow_credentials=False,
+            max_age=600,
         )
     _document(app, auth=bool(keys), limited=rate is not None, body_limit=settings.max_body_bytes)
 
@@ -249,8 +285,11 @@ def install_security(app: FastAPI, settings: Settings) -> None:
 def _document(app: FastAPI, *, auth: bool, limited: bool, body_limit: int) -> None:
     """Add 401/413/429 and the bearer scheme to the OpenAPI schema, so clients and /docs know them."""
     original = app.openapi
-    error = {"application/json": {"schema": {
-        "type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}}}
+    error = {
+        "application/json": {
+            "schema": {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
+        }
+    }
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -258,7 +297,10 @@ def _document(app: FastAPI, *, auth: bool, limited: bool, body_limit: int) -> No
         schema = original()
         if auth:
             schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
-                "type": "http", "scheme": "bearer", "description": "one of VERBATIM_API_KEYS"}
+                "type": "http",
+                "scheme": "bearer",
+                "description": "one of VERBATIM_API_KEYS",
+            }
         for path, operations in schema.get("paths", {}).items():
             for operation in operations.values():
                 if not isinstance(operation, dict) or "responses" not in operation:
@@ -266,14 +308,17 @@ def _document(app: FastAPI, *, auth: bool, limited: bool, body_limit: int) -> No
                 responses = operation["responses"]
                 if auth and not is_open(path):
                     operation["security"] = [{"bearer": []}]
-                    responses.setdefault("401", {"description": "missing or invalid API key",
-                                                 "content": error})
+                    responses.setdefault(
+                        "401", {"description": "missing or invalid API key", "content": error}
+                    )
                 if limited and path not in UNLIMITED_PATHS:
-                    responses.setdefault("429", {"description": "rate limit exceeded (see Retry-After)",
-                                                 "content": error})
+                    responses.setdefault(
+                        "429", {"description": "rate limit exceeded (see Retry-After)", "content": error}
+                    )
                 if "requestBody" in operation:
-                    responses.setdefault("413", {"description": f"body over {body_limit} bytes",
-                                                 "content": error})
+                    responses.setdefault(
+                        "413", {"description": f"body over {body_limit} bytes", "content": error}
+                    )
         app.openapi_schema = schema
         return schema
 

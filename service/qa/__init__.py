@@ -1,0 +1,1 @@
+"""The answering core: question parsing, snapshots, retrieval, extractive answers, verification, backends."""

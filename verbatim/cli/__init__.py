@@ -1,0 +1,1 @@
+"""The `verbatim` command (the roof: it may import every layer)."""
