@@ -423,10 +423,12 @@ def child_cosine(spec: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
 
     from verbatim.ingest.chunker import embedding_input
+    from verbatim.ingest.document import ParsedDocument
+    from verbatim.ingest.formats import read_document
     from verbatim.ingest.index.embedder import bf16_supported, load_encoder
     from verbatim.ingest.index.store import IndexStore
     from verbatim.ingest.pipeline import Ingestor
-    from verbatim.ingest.reader import RawDocument, discover, load
+    from verbatim.ingest.reader import discover
 
     onnx = load_encoder(_settings({**spec, "runtime": "onnx"}))
     torch = load_encoder(_settings({**spec, "runtime": "torch"}))
@@ -437,8 +439,8 @@ def child_cosine(spec: dict[str, Any]) -> dict[str, Any]:
         ingestor = Ingestor(settings, onnx, IndexStore(settings))
         files = list(discover([Path(corpus)], Path(corpus)))
         for path in rng.sample(files, k=min(len(files), 40)):
-            doc = load(path, Path(corpus))
-            if isinstance(doc, RawDocument):
+            doc = read_document(path, Path(corpus))
+            if isinstance(doc, ParsedDocument):
                 records += ingestor.prepare(doc).chunks
     sample = rng.sample(records, k=min(len(records), int(spec["sample"])))
     inputs, spans = [], []

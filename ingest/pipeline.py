@@ -12,10 +12,13 @@ import numpy as np
 
 from verbatim.ingest.chunker import Chunker, embedding_input, truncate_title
 from verbatim.ingest.cleaner import CleanResult, clean
+from verbatim.ingest.document import ParsedDocument
+from verbatim.ingest.formats import read_document
 from verbatim.ingest.index.embedder import Encoder
 from verbatim.ingest.index.lock import ingest_lock
-from verbatim.ingest.index.store import ArticleInfo, ChunkRecord, DocumentRecord, IndexStore, chunk_id_for
-from verbatim.ingest.reader import RawDocument, ReadProblem, discover, load, source_name
+from verbatim.ingest.index.records import ArticleInfo, ChunkRecord, DocumentRecord, chunk_id_for
+from verbatim.ingest.index.store import IndexStore
+from verbatim.ingest.reader import ReadProblem, discover, source_name
 from verbatim.ingest.segmenter import Article, segment
 from verbatim.settings import Settings
 
@@ -30,7 +33,7 @@ Progress = Callable[[str, int, int], None]  # (source, done, total)
 class Prepared:
     """A document after cleaning, segmentation and chunking, before embedding."""
 
-    doc: RawDocument
+    doc: ParsedDocument
     clean: CleanResult
     articles: list[Article]
     chunks: list[ChunkRecord]
@@ -94,7 +97,7 @@ class Ingestor:
         self.chunker = Chunker(encoder.count_tokens, encoder.max_seq_length, chunk_tokens, overlap_tokens)
         self.pipeline = pipeline_fingerprint(encoder, self.chunker)
 
-    def prepare(self, doc: RawDocument) -> Prepared:
+    def prepare(self, doc: ParsedDocument) -> Prepared:
         """Clean, segment and chunk one document (no model call)."""
         cleaned = clean(doc.text)
         articles = segment(cleaned)
@@ -149,7 +152,7 @@ class Ingestor:
         folders = [source_name(t, root) for t in targets if t.resolve().is_dir()]
         if dry_run:
             for path in files:
-                self._account(load(path, root), report, None)
+                self._account(read_document(path, root), report, None)
             report.seconds = time.perf_counter() - started
             return report
         with ingest_lock(self.settings.data_dir, wait=wait):
@@ -157,9 +160,9 @@ class Ingestor:
             seen: set[str] = set()
             pending: list[Prepared] = []
             for done, path in enumerate(files, start=1):
-                loaded = load(path, root)
+                loaded = read_document(path, root)
                 prepared = self._account(loaded, report, manifest)
-                if isinstance(loaded, RawDocument):
+                if isinstance(loaded, ParsedDocument):
                     seen.add(loaded.source)
                 if prepared is not None:
                     pending.append(prepared)
@@ -186,7 +189,7 @@ class Ingestor:
 
     def _account(
         self,
-        loaded: RawDocument | ReadProblem,
+        loaded: ParsedDocument | ReadProblem,
         report: IngestReport,
         manifest: dict[str, DocumentRecord] | None,
     ) -> Prepared | None:

@@ -11,8 +11,9 @@ from tests.conftest import SEEDS
 from verbatim.ingest import cleaner
 from verbatim.ingest.chunker import Chunker, embedding_input, kept_regions
 from verbatim.ingest.cleaner import clean
+from verbatim.ingest.formats import read_document as load
 from verbatim.ingest.index.embedder import Encoder
-from verbatim.ingest.reader import PathOutsideRoot, ReadProblem, discover, load, read_text_exact
+from verbatim.ingest.reader import PathOutsideRoot, ReadProblem, discover, read_text_exact
 from verbatim.ingest.segmenter import segment
 
 BODY = (
@@ -39,8 +40,11 @@ def test_reader_reports_binary_undecodable_and_empty_files(tmp_path: Path) -> No
     (tmp_path / "empty.txt").write_text("  \n\n", encoding="utf-8")
     (tmp_path / "image.png").write_bytes(b"\x89PNG")
     files = list(discover([tmp_path], tmp_path))
-    assert [f.name for f in files] == ["binary.txt", "empty.txt", "good.md", "latin1.txt", "nested.txt"]
+    names = ["binary.txt", "empty.txt", "good.md", "image.png", "latin1.txt", "nested.txt"]
+    assert [f.name for f in files] == names  # every file is listed, so the report can account for it
     results = {f.name: load(f, tmp_path) for f in files}
+    png = results["image.png"]
+    assert isinstance(png, ReadProblem) and "unsupported format '.png'" in png.reason and ".md" in png.reason
     assert isinstance(results["latin1.txt"], ReadProblem) and "not UTF-8" in results["latin1.txt"].reason
     assert isinstance(results["binary.txt"], ReadProblem) and "binary" in results["binary.txt"].reason
     assert isinstance(results["empty.txt"], ReadProblem) and "empty" in results["empty.txt"].reason

@@ -13,7 +13,8 @@ import pytest
 
 from tests._servers import clean_env, run_cli
 from tests.conftest import LiveServer, make_settings
-from verbatim.ingest.reader import PathOutsideRoot, discover, load, source_name
+from verbatim.ingest.formats import read_document as load
+from verbatim.ingest.reader import PathOutsideRoot, discover, source_name
 from verbatim.service.api.app import create_app
 from verbatim.service.qa.engine import Engine
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from verbatim.ingest.index.store import ChunkRecord
+from verbatim.ingest.index.records import ChunkRecord
 from verbatim.ingest.segmenter import classify
 from verbatim.service.qa.snapshot import Snapshot
 

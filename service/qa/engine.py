@@ -24,9 +24,11 @@ from verbatim.service.qa.schemas import (
     DocumentList,
     DocumentResponse,
     DocumentSummary,
+    PageOut,
     Passage,
     SearchRequest,
     SearchResponse,
+    SectionOut,
     Span,
 )
 from verbatim.service.qa.snapshot import Snapshot, SnapshotHolder
@@ -56,6 +58,8 @@ def passage_of(hit: Hit) -> Passage:
         chunk_id=c.chunk_id,
         source=c.source,
         title=c.title,
+        section=list(c.section),
+        page=c.page,
         start=c.start,
         end=c.end,
         text=c.text,
@@ -70,6 +74,8 @@ def render_answer(extracted: Extracted) -> tuple[str, list[Citation]]:
             n=n,
             source=q.hit.chunk.source,
             title=q.hit.chunk.title,
+            section=list(q.hit.chunk.section),
+            page=q.hit.chunk.page,
             quote=q.text,
             start=q.start,
             end=q.end,
@@ -284,9 +290,12 @@ class Engine:
             span = Span(start=s, end=e, text=text[s:e])
         return DocumentResponse(
             source=record.source,
+            format=record.format,
             text=text,
             span=span,
             articles=[ArticleOut(**a.__dict__) for a in record.articles],
+            sections=[SectionOut(**s.__dict__) for s in record.sections],
+            pages=[PageOut(**p.__dict__) for p in record.pages],
         )
 
     # -- ingestion --------------------------------------------------------------------------------

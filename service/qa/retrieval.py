@@ -13,7 +13,8 @@ from typing import Literal
 import numpy as np
 
 from verbatim.ingest.index.embedder import Encoder
-from verbatim.ingest.index.store import ChunkRecord, IndexStore
+from verbatim.ingest.index.records import ChunkRecord
+from verbatim.ingest.index.store import IndexStore
 from verbatim.service.qa.authorship import authorship_topic, byline_span, searched_text
 from verbatim.service.qa.snapshot import Snapshot
 from verbatim.service.qa.text import terms

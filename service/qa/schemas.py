@@ -61,12 +61,21 @@ class SearchRequest(BaseModel):
     _check_query = field_validator("query")(_trimmed_question)
 
 
+class Offsets(BaseModel):
+    """A span of the document text: [start, end)."""
+
+    start: int
+    end: int
+
+
 class Passage(BaseModel):
-    """A retrieved chunk: `text == file[start:end]`; `score` is its cosine similarity to the question."""
+    """A retrieved chunk: `text == document_text[start:end]`; `score`: cosine similarity to the question."""
 
     chunk_id: str
     source: str
     title: str
+    section: list[str] = Field(default_factory=list, description="heading path from the document title down")
+    page: int | None = Field(default=None, description="1-based page where the span starts (PDF), else null")
     start: int
     end: int
     text: str
@@ -79,11 +88,25 @@ class Citation(BaseModel):
     n: int
     source: str
     title: str
+    section: list[str] = Field(default_factory=list, description="heading path from the document title down")
+    page: int | None = Field(default=None, description="1-based page where the quote starts (PDF), else null")
     quote: str
     start: int
     end: int
+    highlights: list[Offsets] = Field(
+        default_factory=list, description="the asked-for value inside the quote (offsets into the document)"
+    )
     chunk_id: str
     score: float
+
+
+class Correction(BaseModel):
+    """A word of the question read as another word of the corpus (a likely misspelling)."""
+
+    from_: str = Field(alias="from", serialization_alias="from")
+    to: str
+
+    model_config = {"populate_by_name": True, "serialize_by_alias": True}
 
 
 class AskResponse(BaseModel):
@@ -91,6 +114,9 @@ class AskResponse(BaseModel):
 
     answer: str
     abstained: bool
+    hedged: bool = Field(
+        default=False, description="the best evidence is quoted, but the documents may not state it exactly"
+    )
     backend: Literal["extractive", "llm"]
     citations: list[Citation]
     passages: list[Passage]
@@ -98,6 +124,7 @@ class AskResponse(BaseModel):
     confidence: float | None = Field(
         default=None, description="probability the documents answer (extractive)"
     )
+    corrections: list[Correction] = Field(default_factory=list)
     warning: str | None = None
     dropped_quotes: int | None = None
 
@@ -120,11 +147,27 @@ class Span(BaseModel):
     text: str
 
 
+class SectionOut(BaseModel):
+    path: list[str]
+    start: int
+    end: int
+
+
+class PageOut(BaseModel):
+    page: int
+    start: int
+    end: int
+
+
 class DocumentResponse(BaseModel):
-    """A document's full text and articles; `span` when start/end were asked for."""
+    """A document's text (the file itself, or the text extracted from it), its articles, sections and
+    pages; `span` when start/end were asked for."""
 
     source: str
+    format: str = "text"
     articles: list[ArticleOut]
+    sections: list[SectionOut] = Field(default_factory=list)
+    pages: list[PageOut] = Field(default_factory=list)
     text: str
     span: Span | None = None
 

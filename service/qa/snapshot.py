@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 import bm25s
 import numpy as np
 
-from verbatim.ingest.index.store import ChunkRecord, DocumentRecord, IndexStore, IndexUnavailable
+from verbatim.ingest.index.records import ChunkRecord, DocumentRecord
+from verbatim.ingest.index.store import IndexStore, IndexUnavailable
 from verbatim.service.qa.text import terms
 
 log = logging.getLogger("verbatim.snapshot")

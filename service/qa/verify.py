@@ -149,6 +149,8 @@ class Verification:
                     n=q.n,
                     source=p.source,
                     title=p.title,
+                    section=p.section,
+                    page=p.page,
                     quote=q.text,
                     start=p.start + q.start,
                     end=p.start + q.end,
