@@ -1,154 +1,207 @@
-"""Fit the answering weights on the **dev** split only (never the test split).
+"""Fit answering on the **dev** splits of the eval corpora (never a test split); writes answer_model.json.
 
-1. retrieval fusion weights: a grid over RRF k and dense/lexical weights, maximising recall@5 + MRR;
-2. sentence-scoring weights: a grid maximising the answer hit rate of the chosen quotes;
-3. abstention: logistic regression over the answer features (label: the question is answerable),
-   then the decision bias is moved to the point that best balances abstention F1 and false abstentions.
-Writes service/qa/answer_model.json with the retrieval choice, which RetrievalConfig's defaults must
-equal (a test checks it: the weights only hold for the candidates they were fitted on).
+    python -m verbatim.evals.tune [--corpus NAME ...] [--dry-run]
+
+1. sentence-ranking weights: a grid maximising the mean over corpora of the answer hit rate of the
+   chosen quotes (the mean of per-corpus rates, so no corpus dominates by size);
+2. confidence: plain (unweighted, L2) logistic regression over FEATURES, label "the question is
+   answerable", pooled over the corpora — unweighted, so its output is a probability;
+3. the operating point: `answer_at` 0.5; `abstain_below` the highest threshold whose false-abstention
+   rate on every corpus stays within FALSE_ABSTENTION_BUDGET (refuse only when confident).
+Leave-one-corpus-out figures (fitted without a corpus, scored on it) are printed for each corpus.
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
-import json
-import tempfile
-from dataclasses import asdict, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from verbatim.evals.runner import QUESTIONS, REPO
-from verbatim.evals.scoring import Corpus, answer_in_text, evidence_spans, load_questions
+from verbatim.evals.scoring import Question, answer_in_text, load_questions
+from verbatim.service.qa.answer_model import FEATURES, MODEL_FILE, AnswerModel
 from verbatim.service.qa.engine import Engine
-from verbatim.service.qa.extractive import FEATURES, MODEL_FILE, AnswerModel
-from verbatim.service.qa.retrieval import RetrievalConfig
+from verbatim.service.qa.extractive import Candidate
+from verbatim.service.qa.question import ParsedQuestion
+from verbatim.service.qa.retrieval import Hit
 from verbatim.settings import Settings, get_settings
 
-
-def main() -> None:
-    questions = load_questions(QUESTIONS, "dev")
-    corpus = Corpus(REPO / "seeds")
-    with tempfile.TemporaryDirectory() as tmp:
-        base = get_settings().model_dump()
-        engine = Engine(
-            Settings(**{**base, "data_dir": Path(tmp), "corpus_dir": REPO / "seeds", "chroma_url": None})
-        )
-        engine.start()
-        snap = engine.snapshot()
-        vectors = {q.id: engine.retriever.embed_query(q.question) for q in questions}
-        spans = {q.id: evidence_spans(q, corpus) for q in questions}
-
-        def retrieval_score(cfg: RetrievalConfig) -> float:
-            engine.retriever.config = cfg
-            recall, mrr = 0.0, 0.0
-            answerable = [q for q in questions if q.answerable]
-            for q in answerable:
-                hits = engine.retriever.search(snap, q.question, vectors[q.id], 5)
-                ranks = [
-                    i
-                    for i, h in enumerate(hits)
-                    if any(
-                        s.source == h.chunk.source and s.start < h.chunk.end and h.chunk.start < s.end
-                        for s in spans[q.id]
-                    )
-                ]
-                recall += bool(ranks)
-                mrr += 1 / (1 + ranks[0]) if ranks else 0
-            return (recall + mrr) / len(answerable)
-
-        grid = [
-            RetrievalConfig(rrf_k=k, dense_weight=d, lexical_weight=1.0)
-            for k, d in itertools.product([10, 30, 60], [0.3, 0.5, 0.7, 1.0])
-        ]
-        best_cfg = max(grid, key=retrieval_score)
-        print("retrieval:", best_cfg, round(retrieval_score(best_cfg), 4))
-        engine.retriever.config = best_cfg
-
-        cands, retrieved = {}, {}
-        for q in questions:
-            retrieved[q.id] = engine.retriever.search(snap, q.question, vectors[q.id], 5)
-            cands[q.id] = engine.answerer.candidates(snap, q.question, vectors[q.id], retrieved[q.id])
-
-        def hit_rate(model: AnswerModel) -> float:
-            engine.answerer.model = replace(model, abstain_bias=100.0, abstain_weights=(0.0,) * len(FEATURES))
-            good = 0
-            answerable = [q for q in questions if q.answerable]
-            for q in answerable:
-                ranked = engine.answerer.rescore(cands[q.id])
-                got = engine.answerer.choose(snap, q.question, ranked, retrieved[q.id])
-                text = " ".join(x.text for x in got.quotes)
-                good += any(answer_in_text(a, text) for a in q.answers)
-            return good / len(answerable)
-
-        base_model = AnswerModel()
-        weights = [
-            replace(base_model, w_semantic=a, w_lexical=b, w_type=c, w_rank=d, second_quote_ratio=r)
-            for a, b, c, d, r in itertools.product(
-                [0.3, 0.5, 0.7], [0.2, 0.35, 0.5], [0.0, 0.1, 0.2], [0.0, 0.05, 0.15], [0.85, 0.9, 0.95]
-            )
-        ]
-        best_model = max(weights, key=hit_rate)
-        print("sentence weights:", best_model, round(hit_rate(best_model), 4))
-
-        engine.answerer.model = best_model
-        rows, labels = [], []
-        for q in questions:
-            ranked = engine.answerer.rescore(cands[q.id])
-            if not ranked:
-                continue
-            feats = engine.answerer.features(snap, q.question, ranked[0])
-            rows.append([feats[f] for f in FEATURES])
-            labels.append(1.0 if q.answerable else 0.0)
-        x, y = np.array(rows), np.array(labels)
-        w, b = _logistic(x, y)
-        z = x @ w + b
-        best_shift, best_obj = 0.0, -1.0
-        for shift in np.linspace(-3, 3, 121):
-            abstain = (z + shift) < 0
-            unans = y == 0
-            tp = (abstain & unans).sum()
-            prec = tp / max(abstain.sum(), 1)
-            rec = tp / max(unans.sum(), 1)
-            false_abs = (abstain & ~unans).sum() / max((~unans).sum(), 1)
-            obj = 2 * prec * rec / max(prec + rec, 1e-9) - 2 * max(0.0, false_abs - 0.08)
-            if obj > best_obj:
-                best_obj, best_shift = obj, float(shift)
-        final = replace(
-            best_model,
-            abstain_weights=tuple(round(float(v), 4) for v in w),
-            abstain_bias=round(float(b + best_shift), 4),
-        )
-        data = asdict(final)
-        data["abstain_weights"] = list(final.abstain_weights)
-        data["_fitted_on"] = "evals/questions.jsonl dev split (python -m verbatim.evals.tune)"
-        # The weights only hold for the retrieval they were fitted on: tests/test_answer_model.py checks
-        # that RetrievalConfig's defaults are this choice.
-        data["_retrieval"] = asdict(best_cfg)
-        data["_features"] = list(FEATURES)
-        MODEL_FILE.write_text(json.dumps(data, indent=2) + "\n")
-        print(
-            "abstention:",
-            dict(zip(FEATURES, final.abstain_weights, strict=True)),
-            final.abstain_bias,
-            "objective",
-            round(best_obj, 3),
-        )
-        engine.stop()
+REPO = Path(__file__).resolve().parents[1]
+CORPORA = REPO / "evals" / "corpora"
+DATA = REPO / "reports" / "eval-data"
+FALSE_ABSTENTION_BUDGET = 0.08
+TOP_K = 5
+# Used only to build candidates before the grid picks the real ranking weights.
+NEUTRAL = AnswerModel(0.5, 0.3, 0.1, 0.05, 0.9, (0.0,) * len(FEATURES), 0.0, 0.5, 0.0)
 
 
-def _logistic(
-    x: np.ndarray, y: np.ndarray, steps: int = 4000, lr: float = 0.5, l2: float = 0.01
+@dataclass
+class Item:
+    """One dev question, retrieved once: what every fitting step reads."""
+
+    corpus: str
+    question: Question
+    parsed: ParsedQuestion
+    hits: list[Hit]
+    candidates: list[Candidate]
+
+
+def corpus_names() -> list[str]:
+    return sorted(p.parent.name for p in CORPORA.glob("*/questions.jsonl"))
+
+
+def open_engine(name: str) -> Engine:
+    """An engine over one corpus, its index kept under reports/eval-data/NAME (ingest is incremental)."""
+    base = get_settings().model_dump()
+    settings = Settings(
+        **{
+            **base,
+            "data_dir": DATA / name,
+            "corpus_dir": (CORPORA / name / "documents").resolve(),
+            "chroma_url": None,
+        }
+    )
+    engine = Engine(settings)
+    engine.answerer.model = NEUTRAL
+    engine.start(bootstrap=False)
+    engine.ingest(None, wait=600.0)
+    return engine
+
+
+def gather(name: str, engine: Engine) -> list[Item]:
+    snap = engine.snapshot()
+    items = []
+    for q in load_questions(CORPORA / name / "questions.jsonl", "dev"):
+        found = engine.retrieve(q.question, TOP_K, None)
+        cands = engine.answerer.candidates(snap, found.question, found.vector, found.hits)
+        items.append(Item(name, q, found.question, found.hits, cands))
+    return items
+
+
+def hit_rate(engine_by: dict[str, Engine], items: list[Item], model: AnswerModel) -> float:
+    """Mean over corpora of the share of answerable questions whose chosen quotes hold a gold answer."""
+    quoting = replace(model, weights=(0.0,) * len(FEATURES), bias=10.0)
+    rates = []
+    for name in sorted({i.corpus for i in items}):
+        answerer = engine_by[name].answerer
+        answerer.model = quoting
+        snap = engine_by[name].snapshot()
+        answerable = [i for i in items if i.corpus == name and i.question.answerable]
+        good = 0
+        for item in answerable:
+            got = answerer.choose(snap, item.parsed, answerer.rescore(item.candidates), item.hits)
+            text = " ".join(q.text for q in got.quotes)
+            good += any(answer_in_text(a, text) for a in item.question.answers)
+        rates.append(good / max(len(answerable), 1))
+    return float(np.mean(rates))
+
+
+def feature_rows(engine_by: dict[str, Engine], items: list[Item], model: AnswerModel) -> np.ndarray:
+    rows = []
+    for item in items:
+        answerer = engine_by[item.corpus].answerer
+        answerer.model = model
+        ranked = answerer.rescore(item.candidates)
+        if not ranked:
+            rows.append([0.0] * len(FEATURES))
+            continue
+        feats = answerer.features(engine_by[item.corpus].snapshot(), item.parsed, ranked[0])
+        rows.append([feats[f] for f in FEATURES])
+    return np.array(rows)
+
+
+def logistic(
+    x: np.ndarray, y: np.ndarray, steps: int = 6000, lr: float = 0.5, l2: float = 0.01
 ) -> tuple[np.ndarray, float]:
-    """Class-balanced logistic regression by gradient descent (tiny data: no library needed)."""
-    weights = np.where(y == 1, 0.5 / max(y.mean(), 1e-9), 0.5 / max(1 - y.mean(), 1e-9))
-    w, b = np.zeros(x.shape[1]), 0.0
+    """Plain logistic regression by gradient descent (tiny data: no library needed)."""
+    w, b = np.zeros(x.shape[1]), float(np.log(max(y.mean(), 1e-6) / max(1 - y.mean(), 1e-6)))
     for _ in range(steps):
         p = 1 / (1 + np.exp(-(x @ w + b)))
-        g = (p - y) * weights
+        g = p - y
         w -= lr * (x.T @ g / len(y) + l2 * w)
-        b -= lr * g.mean()
+        b -= lr * float(g.mean())
     return w, b
+
+
+def abstain_threshold(p: np.ndarray, y: np.ndarray, groups: np.ndarray) -> float:
+    """The highest threshold at which no corpus refuses more than the budget of its answerable questions."""
+    best = 0.0
+    for t in np.linspace(0.0, 0.5, 51):
+        ok = all(
+            ((p[(groups == g) & (y == 1)] < t).mean() if ((groups == g) & (y == 1)).any() else 0.0)
+            <= FALSE_ABSTENTION_BUDGET
+            for g in np.unique(groups)
+        )
+        if ok:
+            best = float(t)
+    return best
+
+
+def abstention_figures(p: np.ndarray, y: np.ndarray, threshold: float) -> str:
+    abstain = p < threshold
+    unans = y == 0
+    tp = int((abstain & unans).sum())
+    precision = tp / max(int(abstain.sum()), 1)
+    recall = tp / max(int(unans.sum()), 1)
+    false_abs = float((abstain & ~unans).sum() / max(int((~unans).sum()), 1))
+    return f"abstention P {precision:.2f} R {recall:.2f} false abstention {false_abs:.2f}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m verbatim.evals.tune", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--corpus", action="append", help="corpus to fit on (default: every corpus with questions)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the fit, do not write answer_model.json"
+    )
+    args = parser.parse_args(argv)
+    names = args.corpus or corpus_names()
+    engines = {name: open_engine(name) for name in names}
+    try:
+        items = [item for name in names for item in gather(name, engines[name])]
+        grid = [
+            replace(NEUTRAL, w_semantic=a, w_lexical=b, w_type=c, w_rank=d, second_quote_ratio=r)
+            for a, b, c, d, r in itertools.product(
+                [0.3, 0.5, 0.7], [0.2, 0.35, 0.5], [0.0, 0.1, 0.2], [0.0, 0.05, 0.15], [0.85, 0.9]
+            )
+        ]
+        ranking = max(grid, key=lambda m: hit_rate(engines, items, m))
+        print(
+            "ranking:", ranking, "hit rate (mean over corpora)", round(hit_rate(engines, items, ranking), 4)
+        )
+        x = feature_rows(engines, items, ranking)
+        y = np.array([1.0 if i.question.answerable else 0.0 for i in items])
+        groups = np.array([i.corpus for i in items])
+        w, b = logistic(x, y)
+        p = 1 / (1 + np.exp(-(x @ w + b)))
+        below = abstain_threshold(p, y, groups)
+        model = replace(
+            ranking,
+            weights=tuple(round(float(v), 4) for v in w),
+            bias=round(b, 4),
+            answer_at=0.5,
+            abstain_below=round(min(below, 0.5), 3),
+        )
+        print("confidence:", dict(zip(FEATURES, model.weights, strict=True)), "bias", model.bias)
+        print("operating point: answer at", model.answer_at, "abstain below", model.abstain_below)
+        for name in names:
+            held = groups == name
+            w_o, b_o = logistic(x[~held], y[~held]) if len(names) > 1 else (w, b)
+            p_o = 1 / (1 + np.exp(-(x[held] @ w_o + b_o)))
+            t_o = abstain_threshold(p[~held], y[~held], groups[~held]) if len(names) > 1 else below
+            print(f"{name}: in-sample {abstention_figures(p[held], y[held], model.abstain_below)}")
+            print(f"{name}: leave-one-corpus-out {abstention_figures(p_o, y[held], t_o)}")
+        if not args.dry_run:
+            MODEL_FILE.write_text(
+                model.to_json(fitted_on=f"dev splits of {', '.join(names)} (evals/tune.py)")
+            )
+            print("written", MODEL_FILE)
+    finally:
+        for engine in engines.values():
+            engine.stop()
 
 
 if __name__ == "__main__":
