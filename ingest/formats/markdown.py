@@ -20,7 +20,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.front_matter import front_matter_plugin
 
-from verbatim.ingest.document import Block, ParsedDocument, heading_label
+from verbatim.ingest.document import Block, BlockKind, ParsedDocument, heading_label
 from verbatim.ingest.formats.lines import Lines
 from verbatim.ingest.formats.text import decode_text
 from verbatim.ingest.reader import ReadProblem
@@ -96,7 +96,7 @@ def _block_of(token: Token, tokens: list[Token], i: int, lines: Lines, item_line
     if token.type == "paragraph_open":
         if item_lines and item_lines[-1] == first:
             return lines.block(first, last, "list_item", 0, _skip(_MARKER, lines, first))
-        kind = "list_item" if item_lines else "paragraph"
+        kind: BlockKind = "list_item" if item_lines else "paragraph"
         if _markup_only(tokens[i + 1]):
             kind = "html"
         return lines.block(first, last, kind, 0, _skip(_PREFIX, lines, first))

@@ -5,9 +5,9 @@ Both formats mark structure by line shape and indentation only, so one scanner s
 - blank lines separate blocks; a hard wrap inside a paragraph is not a boundary;
 - headings: a title line with an underline (and optional overline) of one repeated punctuation
   character (reST adornments, setext-style text); for plain text also man-page section lines (an ALL
-  CAPS line at column 0: `DESCRIPTION`, `OPTIONS`) and numbered headings at column 0 (`1.2 Title`, `Chapter 3. Title`). Levels follow the
-  order in which adornment styles first appear, as in docutils; man sections are level 1, numbered
-  headings take their depth;
+  CAPS line at column 0: `DESCRIPTION`, `OPTIONS`) and numbered headings at the margin (`1.2 Title`,
+  `Chapter 3. Title`). Levels follow the order in which adornment styles first appear, as in
+  docutils; man sections are level 1, numbered headings take their depth;
 - list items: bullets (`-`, `*`, `+`, `•`, `1.`, `(a)`, `#.`) with their continuation lines; option
   entries (`-f, --file=ARCHIVE` followed by a more-indented description, or with the description on
   the same line); definition-style entries (a short term line followed by more-indented text); reST
@@ -44,6 +44,7 @@ _SIMPLE_RULE = re.compile(r"^\s*=+(?:\s+=+)+\s*$")
 _CODE_DIRECTIVES = frozenset({"code", "code-block", "sourcecode", "literalinclude", "highlight", "doctest"})
 _TERM_MAX_WORDS = 8
 _HEADING_MAX_WORDS = 12
+_HEADING_MAX_INDENT = 2  # numbered headings sit at the margin; table-of-contents entries are indented
 
 
 class Scanner:
@@ -129,9 +130,9 @@ class Scanner:
         words = stripped.split()
         if not words or len(words) > _HEADING_MAX_WORDS or stripped.endswith((".", ",", ";", ":")):
             return 0
-        alone = (n == 0 or lines.blank(n - 1)) and (n + 1 >= len(lines) or lines.blank(n + 1) or (
-            lines.indent(n + 1) > lines.indent(n)
-        ))
+        alone = (n == 0 or lines.blank(n - 1)) and (
+            n + 1 >= len(lines) or lines.blank(n + 1) or (lines.indent(n + 1) > lines.indent(n))
+        )
         letters = [ch for ch in stripped if ch.isalpha()]
         if (
             alone
@@ -142,7 +143,7 @@ class Scanner:
         ):
             return 1
         numbered = _NUMBERED.match(stripped)
-        if numbered and alone and lines.indent(n) == 0:
+        if numbered and alone and lines.indent(n) <= _HEADING_MAX_INDENT:
             return min(numbered.group(1).count(".") + 1, 6)
         return 0
 
@@ -208,7 +209,7 @@ class Scanner:
         while m < len(lines) and not lines.blank(m):
             line = lines.line(m)
             if not (_GRID_BORDER.match(line) or _SIMPLE_RULE.match(line) or _ADORNMENT.match(line)):
-                start, end = lines.spans[m]
+                start = lines.spans[m][0]
                 stripped = line.strip()
                 offset = line.index(stripped) if stripped else 0
                 lo, hi = start + offset, start + offset + len(stripped)
@@ -266,7 +267,6 @@ class Scanner:
         return True
 
     def _nested_item(self, m: int, indent: int) -> bool:
-        line = self.lines.line(m)
         return self._new_bullet(m) and self.lines.indent(m) > indent and self.lines.indent(m - 1) <= indent
 
     def _paragraph(self, n: int) -> int:
