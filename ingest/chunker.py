@@ -89,7 +89,7 @@ class Chunker:
             for r_start, r_end in kept_regions(clean, article.start, article.end):
                 sentences = sentence_spans(text, r_start, r_end)
                 cursor = r_start
-                for piece in self.splitter.split_text(text[r_start:r_end]):
+                for piece in _fitting(self, text[r_start:r_end]):
                     start = text.find(piece, cursor, r_end)
                     if start < 0:  # the splitter only strips and cuts, so this cannot happen
                         raise AssertionError("chunk text is not a raw span of the document")
@@ -164,9 +164,14 @@ class StructuredChunker:
                     out += [(c, group[i].section) for c in self._split(text, group[i])]
                     i += 1
                     continue
-                j, used = i, 0
-                while j < len(group) and group[j].tokens <= budget and used + group[j].tokens <= budget:
-                    used += group[j].tokens
+                # Count what the chunk really holds: the units and the text between them (table borders
+                # and other markup that belongs to no block still reach the model).
+                j, used = i + 1, group[i].tokens
+                while j < len(group) and group[j].tokens <= budget:
+                    added = self.chunker._text_tokens(text[group[j - 1].end : group[j].end])
+                    if used + added > budget:
+                        break
+                    used += added
                     j += 1
                 units = group[i:j]
                 sentences = tuple(s for u in units for s in unit_sentences(text, u))
@@ -181,7 +186,7 @@ class StructuredChunker:
         sentences = unit_sentences(text, unit)
         chunks = []
         cursor = unit.start
-        for piece in self.chunker.splitter.split_text(text[unit.start : unit.end]):
+        for piece in _fitting(self.chunker, text[unit.start : unit.end]):
             start = text.find(piece, cursor, unit.end)
             if start < 0:
                 raise AssertionError("chunk text is not a raw span of the document")
@@ -194,3 +199,29 @@ class StructuredChunker:
             chunks.append(Chunk(start, end, piece, 0, inside))
             cursor = start + 1
         return chunks
+
+
+def _fitting(chunker: Chunker, text: str) -> list[str]:
+    """The splitter's pieces, with any piece still over the budget (a run with no whitespace, such as a
+    long table border or URL) cut at characters: every chunk must fit the model, which refuses to
+    truncate."""
+    out: list[str] = []
+    for piece in chunker.splitter.split_text(text):
+        while chunker._text_tokens(piece) > chunker.chunk_tokens:
+            cut = _longest_fitting_prefix(chunker, piece)
+            out.append(piece[:cut])
+            piece = piece[cut:].lstrip()
+        if piece:
+            out.append(piece)
+    return out
+
+
+def _longest_fitting_prefix(chunker: Chunker, piece: str) -> int:
+    low, high = 1, len(piece)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if chunker._text_tokens(piece[:mid]) <= chunker.chunk_tokens:
+            low = mid
+        else:
+            high = mid - 1
+    return low

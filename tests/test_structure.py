@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import REPO, make_settings
 from verbatim.evals import cleaning_report
+from verbatim.ingest.chunker import embedding_input
 from verbatim.ingest.cleaner import MARKUP, clean
 from verbatim.ingest.document import ParsedDocument
 from verbatim.ingest.formats import read_document
@@ -273,6 +274,9 @@ def test_offset_invariant_over_every_chunk_and_sentence(root: Path, encoder: Enc
         for chunk in prepared.chunks:
             assert raw[chunk.start : chunk.end] == chunk.text
             assert chunk.section and chunk.section[0] == doc.title
+            # Every chunk fits the model with its title (tables with borders once overflowed it).
+            model_input, _ = embedding_input(chunk.title, chunk.text)
+            assert encoder.count_tokens(model_input) <= encoder.max_seq_length, (path, chunk.title)
             for s, e in chunk.sentences:
                 assert chunk.start <= s < e <= chunk.end
                 assert raw[s:e] == raw[s:e].strip()
