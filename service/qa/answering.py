@@ -28,7 +28,7 @@ from verbatim.service.qa.backends import (
     llm_backend_name,
     stream_of,
 )
-from verbatim.service.qa.engine import BadRequest, Engine, passage_of
+from verbatim.service.qa.engine import BadRequest, Engine, cite_pages, passage_of
 from verbatim.service.qa.extractive import ABSTAIN_TEXT
 from verbatim.service.qa.retrieval import Hit
 from verbatim.service.qa.schemas import AskRequest, AskResponse, Passage
@@ -160,13 +160,15 @@ class Answering:
             else:
                 detail = "the model's answer quoted nothing from the sources"
             return await self.fallback(prepared, "unverified", detail, verification.dropped)
+        citations = verification.citations(prepared.passages)
+        cite_pages(prepared.snapshot, citations)
         verify_s = time.perf_counter() - t0
         answer_s = model_s + verify_s
         return AskResponse(
             answer=ABSTAIN_TEXT if verification.abstained else verification.text,
             abstained=verification.abstained,
             backend="llm",
-            citations=verification.citations(prepared.passages),
+            citations=citations,
             passages=prepared.passages,
             dropped_quotes=verification.dropped,
             timings_ms={
