@@ -51,7 +51,9 @@ def read_html(path: Path, source: str, data: bytes) -> ParsedDocument | ReadProb
     """Main content of an HTML page as text with blocks; a reason when nothing readable is in it."""
     if not data.strip():
         return ReadProblem(source, "empty file")
-    text, _encoding = decode_bytes(data)
+    text, encoding = decode_bytes(data)
+    if "\x00" in text[:8192] and not encoding.startswith("utf-16"):
+        return ReadProblem(source, "not an HTML page: binary content (NUL bytes)")
     try:
         tree = lxml_html.fromstring(
             text.encode("utf-8"), parser=lxml_html.HTMLParser(encoding="utf-8", remove_comments=True)
