@@ -458,6 +458,7 @@ def child_ingest(spec: dict[str, Any]) -> dict[str, Any]:
     store = IndexStore(settings)
     ingestor = Ingestor(settings, encoder, store)
     stages: dict[str, float] = {}
+    ingestor._read = _timed(stages, "read", ingestor._read)  # type: ignore[method-assign]
     ingestor.prepare = _timed(stages, "prepare", ingestor.prepare)  # type: ignore[method-assign]
     ingestor.embed = _timed(stages, "embed", ingestor.embed)  # type: ignore[method-assign]
     store.put_chunks = _timed(stages, "store", store.put_chunks)  # type: ignore[method-assign]
