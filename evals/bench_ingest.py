@@ -7,6 +7,11 @@ dir and ingests it again unchanged; then `verbatim ingest` itself is timed re-ru
 child embeds a sample of chunks with both runtimes and reports the cosine of int8 ONNX to torch vectors.
 
     python -m evals.bench_ingest [--runtime onnx|torch|both] [--synthetic-mb 5] [--quick]
+        [--pdf-pages 200] [--html-mb 1]
+
+Converted formats: a PDF corpus (synthetic pages written with fpdf2, a dev dependency; skipped when it is
+not installed) gives pages per second, and an HTML corpus (synthetic pages in a page template with
+navigation and footer) gives MB per minute of HTML bytes, each through the same child ingest.
 
 Prints a table and writes reports/bench_ingest.json. "MB" is 10^6 bytes of raw file text.
 """
@@ -339,9 +344,74 @@ def make_synthetic_corpus(
     return {"documents": count, "bytes": total}
 
 
+def _html_page(text: str, index: int) -> str:
+    """A synthetic page as an HTML document: a site template around headings and paragraphs."""
+    from html import escape
+
+    blocks = [b.strip() for b in text.split("\n\n") if b.strip()]
+    body = [f"<h1>{escape(blocks[0].splitlines()[0])}</h1>"] if blocks else []
+    for block in blocks[1:]:
+        lines = block.splitlines()
+        if len(lines) > 1 and all(len(line) < 40 for line in lines):
+            body.append("<ul>" + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>")
+        elif len(block) < 80 and not block.endswith("."):
+            body.append(f"<h2>{escape(block)}</h2>")
+        else:
+            body.append(f"<p>{escape(block)}</p>")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Page {index}</title></head><body>"
+        "<nav><ul><li><a href='/'>Home</a></li><li><a href='/news'>News</a></li>"
+        "<li><a href='/about'>About</a></li></ul></nav><main><article>"
+        + "\n".join(body)
+        + "</article></main><footer><p>All rights reserved.</p></footer></body></html>"
+    )
+
+
+def make_html_corpus(target: Path, megabytes: float, seed: int, seeds: Path = SEEDS) -> dict[str, Any]:
+    """HTML pages built from synthetic pages until `megabytes` MB of HTML; {documents, bytes}."""
+    sentences = seed_sentences(seeds)
+    entities = _entities(sentences)
+    rng = random.Random(seed + 1)
+    total = count = 0
+    target.mkdir(parents=True, exist_ok=True)
+    while total < megabytes * MB:
+        page = _html_page(synthetic_page(rng, sentences, entities, rng.randint(3000, 10000)), count)
+        data = page.encode("utf-8")
+        (target / f"page_{count:05d}.html").write_bytes(data)
+        total += len(data)
+        count += 1
+    return {"documents": count, "bytes": total}
+
+
+def make_pdf_corpus(target: Path, pages: int, seed: int, seeds: Path = SEEDS) -> dict[str, Any] | None:
+    """PDFs of 20 pages of synthetic text (fpdf2) until `pages` pages; None without fpdf2."""
+    try:
+        from fpdf import FPDF
+    except ImportError:
+        return None
+    sentences = seed_sentences(seeds)
+    entities = _entities(sentences)
+    rng = random.Random(seed + 2)
+    target.mkdir(parents=True, exist_ok=True)
+    written = count = 0
+    plain = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "—": "-", "–": "-", "•": "-", "…": "..."})
+    while written < pages:
+        pdf = FPDF()
+        pdf.set_font("helvetica", size=10)
+        for _ in range(min(20, pages - written)):
+            pdf.add_page()
+            text = synthetic_page(rng, sentences, entities, 2600).translate(plain)
+            pdf.multi_cell(0, 5, text.encode("latin-1", "replace").decode("latin-1"))
+        written += pdf.pages_count
+        (target / f"doc_{count:04d}.pdf").write_bytes(bytes(pdf.output()))
+        count += 1
+    return {"documents": count, "pages": written}
+
+
 def corpus_bytes(root: Path) -> tuple[int, int]:
-    """(text files, bytes) under `root`."""
-    files = [p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in (".txt", ".md")]
+    """(files, bytes) of the readable files under `root`."""
+    suffixes = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
+    files = [p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes]
     return len(files), sum(p.stat().st_size for p in files)
 
 
@@ -388,6 +458,7 @@ def child_ingest(spec: dict[str, Any]) -> dict[str, Any]:
     store = IndexStore(settings)
     ingestor = Ingestor(settings, encoder, store)
     stages: dict[str, float] = {}
+    ingestor._read = _timed(stages, "read", ingestor._read)  # type: ignore[method-assign]
     ingestor.prepare = _timed(stages, "prepare", ingestor.prepare)  # type: ignore[method-assign]
     ingestor.embed = _timed(stages, "embed", ingestor.embed)  # type: ignore[method-assign]
     store.put_chunks = _timed(stages, "store", store.put_chunks)  # type: ignore[method-assign]
@@ -536,6 +607,8 @@ def build_parser() -> argparse.ArgumentParser:
         "bf16 where the CPU supports it, else int8 ONNX)",
     )
     parser.add_argument("--synthetic-mb", type=float, default=5.0, help="size of the synthetic corpus in MB")
+    parser.add_argument("--pdf-pages", type=int, default=200, help="pages of the PDF corpus (0: none)")
+    parser.add_argument("--html-mb", type=float, default=1.0, help="MB of the HTML corpus (0: none)")
     parser.add_argument("--seed", type=int, default=20251205, help="seed of the synthetic corpus")
     parser.add_argument(
         "--cosine-sample",
@@ -587,6 +660,17 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
         synthetic = make_synthetic_corpus(work / "synthetic", args.synthetic_mb, args.seed, args.corpus)
         synthetic["generate_s"] = time.perf_counter() - started
         corpora.append(("synthetic", work / "synthetic"))
+    formats: dict[str, Any] = {}
+    if not args.quick and args.html_mb > 0:
+        formats["html"] = make_html_corpus(work / "html", args.html_mb, args.seed, args.corpus)
+        corpora.append(("html", work / "html"))
+    if not args.quick and args.pdf_pages > 0:
+        made = make_pdf_corpus(work / "pdf", args.pdf_pages, args.seed, args.corpus)
+        if made is None:
+            print("… no fpdf2 installed: no PDF figures", file=sys.stderr, flush=True)
+        else:
+            formats["pdf"] = made
+            corpora.append(("pdf", work / "pdf"))
     runs: list[dict[str, Any]] = []
     for runtime in runtimes:
         for name, corpus in corpora:
@@ -610,6 +694,11 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
                     **result,
                     "chunks_per_s": result["chunks"] / result["seconds"] if result["seconds"] else 0.0,
                     "mb_per_min": size / MB / minutes if minutes else 0.0,
+                    "pages_per_s": (
+                        formats["pdf"]["pages"] / result["seconds"]
+                        if name == "pdf" and result["seconds"]
+                        else None
+                    ),
                     "rerun_cli_s": cli["seconds"],
                     "rerun_cli": cli,
                     "load_average": load_average(),
@@ -636,6 +725,7 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
         "load_average_after": load_average(),
         "model_cache": str(cache),
         "synthetic": synthetic,
+        "formats": formats,
         "runs": runs,
         "cosine_int8_vs_torch": cosine,
         "goals": _goals(runs, cosine),
@@ -736,6 +826,14 @@ def render(report: dict[str, Any]) -> str:
                 f"torch bf16 vs torch fp32 cosine over {c['chunks']} chunks: "
                 f"min {c['bf16_chunk_min']:.5f}, mean {c['bf16_chunk_mean']:.5f}"
             )
+    for r in report["runs"]:
+        if r["corpus"] == "pdf" and r.get("pages_per_s"):
+            out.append(
+                f"PDF ({r['runtime']}): {report['formats']['pdf']['pages']} pages in {r['seconds']:.1f} s: "
+                f"{r['pages_per_s']:.1f} pages/s"
+            )
+        if r["corpus"] == "html":
+            out.append(f"HTML ({r['runtime']}): {r['mb']:.2f} MB of HTML at {r['mb_per_min']:.2f} MB/min")
     for name, g in report["goals"].items():
         out.append(f"goal {name} {g['goal']}: {g['value']:.3f} {'MET' if g['met'] else 'MISSED'}")
     return "\n".join(out)

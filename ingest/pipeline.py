@@ -20,13 +20,15 @@ from verbatim.ingest.chunker import (
 )
 from verbatim.ingest.cleaner import CleanResult, clean
 from verbatim.ingest.document import ParsedDocument
-from verbatim.ingest.formats import read_document
+from verbatim.ingest.formats import CONVERTED_FORMATS, is_converted, read_document
+from verbatim.ingest.formats.limits import ReadLimits
 from verbatim.ingest.index.embedder import Encoder
 from verbatim.ingest.index.lock import ingest_lock
 from verbatim.ingest.index.records import (
     ArticleInfo,
     ChunkRecord,
     DocumentRecord,
+    PageInfo,
     SectionInfo,
     chunk_id_for,
 )
@@ -68,6 +70,7 @@ class IngestReport:
     dropped_spans: int = 0
     dropped_chars: dict[str, int] = field(default_factory=dict)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    files: list[dict[str, str]] = field(default_factory=list)  # every file seen: source, outcome, reason
     per_document: list[dict[str, object]] = field(default_factory=list)
     seconds: float = 0.0
     index_version: int = 0
@@ -193,7 +196,7 @@ class Ingestor:
         folders = [source_name(t, root) for t in targets if t.resolve().is_dir()]
         if dry_run:
             for path in files:
-                self._account(read_document(path, root), report, None)
+                self._account(self._read(path), report, None)
             report.seconds = time.perf_counter() - started
             return report
         with ingest_lock(self.settings.data_dir, wait=wait):
@@ -201,7 +204,14 @@ class Ingestor:
             seen: set[str] = set()
             pending: list[Prepared] = []
             for done, path in enumerate(files, start=1):
-                loaded = read_document(path, root)
+                source = source_name(path, root)
+                if self._unchanged(path, manifest.get(source)):
+                    seen.add(source)
+                    self._count_unchanged(manifest[source], report)
+                    if progress:
+                        progress(source, done, len(files))
+                    continue
+                loaded = self._read(path)
                 prepared = self._account(loaded, report, manifest)
                 if isinstance(loaded, ParsedDocument):
                     seen.add(loaded.source)
@@ -218,6 +228,7 @@ class Ingestor:
                     self.store.forget_document(source)
                     del manifest[source]
                     report.removed += 1
+                    report.files.append({"source": source, "outcome": "removed", "reason": ""})
             live = self.store.manifest()
             swept = self.store.sweep(live)
             changed = report.indexed or report.removed or swept
@@ -228,6 +239,35 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         return report
 
+    def _read(self, path: Path) -> ParsedDocument | ReadProblem:
+        limits = ReadLimits(self.settings.max_pdf_pages, self.settings.max_docx_bytes)
+        return read_document(path, self.settings.corpus_dir, self.settings.max_file_bytes, limits)
+
+    def _unchanged(self, path: Path, record: DocumentRecord | None) -> bool:
+        """Whether the indexed version is current, judged by the file's hash before any reading or
+        extraction (an unchanged PDF is never parsed again). A record of the file read another way (an
+        HTML page indexed as text by an older version) is not current."""
+        if record is None or record.pipeline != self.pipeline:
+            return False
+        if (record.format in CONVERTED_FORMATS) != is_converted(path):
+            return False
+        try:
+            if path.stat().st_size > self.settings.max_file_bytes:
+                return False
+            digest = hashlib.sha256()
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError:
+            return False  # reading it will say what is wrong
+        return digest.hexdigest() == record.sha256
+
+    def _count_unchanged(self, record: DocumentRecord, report: IngestReport) -> None:
+        report.documents += 1
+        report.unchanged += 1
+        report.articles += len(record.articles)
+        report.files.append({"source": record.source, "outcome": "unchanged", "reason": ""})
+
     def _account(
         self,
         loaded: ParsedDocument | ReadProblem,
@@ -236,13 +276,19 @@ class Ingestor:
     ) -> Prepared | None:
         if isinstance(loaded, ReadProblem):
             report.skipped.append({"source": loaded.source, "reason": loaded.reason})
+            report.files.append({"source": loaded.source, "outcome": "skipped", "reason": loaded.reason})
+            return None
+        current = manifest.get(loaded.source) if manifest is not None else None
+        if (
+            current
+            and current.sha256 == loaded.sha256
+            and current.pipeline == self.pipeline
+            and current.format == loaded.format
+        ):
+            self._count_unchanged(current, report)
             return None
         report.documents += 1
-        current = manifest.get(loaded.source) if manifest is not None else None
-        if current and current.sha256 == loaded.sha256 and current.pipeline == self.pipeline:
-            report.unchanged += 1
-            report.articles += len(current.articles)
-            return None
+        report.files.append({"source": loaded.source, "outcome": "indexed", "reason": ""})
         prepared = self.prepare(loaded)
         report.articles += len(prepared.articles)
         report.dropped_spans += len(prepared.clean.dropped)
@@ -269,6 +315,8 @@ class Ingestor:
         chunks = [r for p in pending for r in p.chunks]
         self.embed(chunks)
         self.store.put_chunks(chunks)
+        # Extracted texts before the manifest: a committed converted document always has its text.
+        self.store.put_texts([(p.doc.sha256, p.doc.format, p.doc.text) for p in pending if p.doc.converted])
         self.store.commit_documents(
             [
                 DocumentRecord(
@@ -281,6 +329,7 @@ class Ingestor:
                     dropped=p.clean.dropped_chars(),
                     format=p.doc.format,
                     sections=p.sections,
+                    pages=[PageInfo(pg.page, pg.start, pg.end) for pg in p.doc.pages],
                 )
                 for p in pending
             ]

@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     llm_timeout: float = 30.0
     llm_max_concurrency: int = 4
 
+    max_file_bytes: int = Field(
+        default=100 * 1024 * 1024, ge=1, description="larger files are skipped by ingest, with the reason"
+    )
+    max_pdf_pages: int = Field(default=2000, ge=1, description="PDFs with more pages are skipped")
+    max_docx_bytes: int = Field(
+        default=200 * 1024 * 1024, ge=1, description="DOCX archives that inflate past this are skipped"
+    )
+
     api_keys: SecretStr | None = None
     rate_limit: str | None = None
     max_inflight: int = 64

@@ -62,6 +62,16 @@ class DocumentRecord:
     sections: list[SectionInfo] = field(default_factory=list)
     pages: list[PageInfo] = field(default_factory=list)
 
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page where `offset` lies (the page before it when it falls between pages), or
+        None for unpaginated formats."""
+        found = None
+        for page in self.pages:
+            if page.start > offset:
+                break
+            found = page.page
+        return found if found is not None or not self.pages else self.pages[0].page
+
     def to_metadata(self) -> dict[str, Any]:
         return {
             "kind": "document",

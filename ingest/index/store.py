@@ -6,6 +6,10 @@ Writes follow a commit protocol so a reader (or an ingest killed half-way) never
 3. chunks of the old version are deleted, and the index version is bumped.
 Readers only trust chunks whose (source, sha256) matches the manifest, so leftovers of a killed
 ingest are invisible and are swept by the next one.
+
+Converted documents (HTML, PDF, DOCX) also have their extracted text stored, keyed by the file's
+sha256 (a third collection), written before the manifest record, so every replica serving the index
+can serve the text that offsets point into; texts no committed document uses are swept like chunks.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from verbatim.settings import Settings
 
 INDEX_RECORD = "__index__"
 _DUMMY = [1.0]
+TEXT_PART_CHARS = 500_000  # a long text is stored in parts (metadata values stay moderate in size)
 
 
 class IndexUnavailable(RuntimeError):
@@ -42,6 +47,7 @@ class IndexStore:
         self._client: Any = None
         self._chunks: Any = None
         self._docs: Any = None
+        self._texts: Any = None
         self._connect_lock = threading.Lock()
 
     # -- connection -------------------------------------------------------------------------------
@@ -69,6 +75,9 @@ class IndexStore:
             f"{name}_chunks", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
         )
         self._docs = client.get_or_create_collection(f"{name}_docs", embedding_function=None)
+        # Texts ride in metadata, not as Chroma documents: documents are full-text indexed, which costs
+        # seconds and megabytes per megabyte of text that is only ever fetched by id.
+        self._texts = client.get_or_create_collection(f"{name}_texts", embedding_function=None)
         self._client = client
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -140,6 +149,41 @@ class IndexStore:
                 )
             )
 
+    # -- extracted texts of converted documents ------------------------------------------------------
+    def put_texts(self, texts: Sequence[tuple[str, str, str]]) -> None:
+        """Store (sha256, format, text) of converted documents, before their manifest records."""
+        ids: list[str] = []
+        metas: list[dict[str, Any]] = []
+        for sha256, fmt, text in texts:
+            parts = max(1, -(-len(text) // TEXT_PART_CHARS))
+            for part in range(parts):
+                ids.append(f"{sha256}:{part}")
+                piece = text[part * TEXT_PART_CHARS : (part + 1) * TEXT_PART_CHARS]
+                metas.append({"sha256": sha256, "format": fmt, "part": part, "parts": parts, "text": piece})
+        for first in range(0, len(ids), 50):
+            part_ids, part_metas = ids[first : first + 50], metas[first : first + 50]
+            self._call(
+                lambda part_ids=part_ids, part_metas=part_metas: self._texts.upsert(
+                    ids=part_ids, embeddings=[_DUMMY] * len(part_ids), metadatas=part_metas
+                )
+            )
+
+    def get_text(self, sha256: str) -> str | None:
+        """The stored extracted text of the file with this hash, or None if it is not (all) there."""
+        got = self._call(lambda: self._texts.get(where={"sha256": sha256}, include=["metadatas"]))
+        metas = sorted(got["metadatas"], key=lambda m: int(m["part"]))
+        if not metas or len(metas) != int(metas[0]["parts"]):
+            return None
+        return "".join(str(m["text"]) for m in metas)
+
+    def _sweep_texts(self, live: dict[str, DocumentRecord]) -> int:
+        wanted = {r.sha256 for r in live.values()}
+        got = self._call(lambda: self._texts.get(include=[]))  # ids only: "sha256:part"
+        stale = [i for i in got["ids"] if i.split(":", 1)[0] not in wanted]
+        if stale:
+            self._call(lambda: self._texts.delete(ids=stale))
+        return len(stale)
+
     def forget_document(self, source: str) -> None:
         self._call(lambda: self.docs.delete(ids=[f"doc:{source}"]))
 
@@ -158,7 +202,8 @@ class IndexStore:
             )
 
     def sweep(self, live: dict[str, DocumentRecord]) -> int:
-        """Delete chunks that no committed document owns (old versions, removed files, killed ingests)."""
+        """Delete chunks and extracted texts that no committed document owns (old versions, removed
+        files, killed ingests); returns how many records went."""
         stale: list[str] = []
         for ids, metas in self._pages(include=["metadatas"]):
             for chunk_id, meta in zip(ids, metas, strict=True):
@@ -168,7 +213,7 @@ class IndexStore:
         for first in range(0, len(stale), 1000):
             part = stale[first : first + 1000]
             self._call(lambda part=part: self.chunks.delete(ids=part))
-        return len(stale)
+        return len(stale) + self._sweep_texts(live)
 
     def _pages(self, include: list[str], page: int = 2000) -> Iterator[tuple[list[str], list[Any]]]:
         offset = 0

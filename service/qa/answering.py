@@ -27,7 +27,7 @@ from verbatim.service.qa.backends import (
     llm_backend_name,
     stream_of,
 )
-from verbatim.service.qa.engine import BadRequest, Engine, Retrieved, passage_of
+from verbatim.service.qa.engine import BadRequest, Engine, Retrieved, cite_pages, passage_of
 from verbatim.service.qa.extractive import ABSTAIN_TEXT
 from verbatim.service.qa.schemas import AskRequest, AskResponse, Passage
 from verbatim.service.qa.verify import QuoteVerifier, stable_prefix
@@ -145,13 +145,15 @@ class Answering:
             else:
                 detail = "the model's answer quoted nothing from the sources"
             return await self.fallback(prepared, "unverified", detail, verification.dropped)
+        citations = verification.citations(prepared.passages)
+        cite_pages(prepared.found.snapshot, citations)
         verify_s = time.perf_counter() - t0
         answer_s = model_s + verify_s
         return AskResponse(
             answer=ABSTAIN_TEXT if verification.abstained else verification.text,
             abstained=verification.abstained,
             backend="llm",
-            citations=verification.citations(prepared.passages),
+            citations=citations,
             passages=prepared.passages,
             dropped_quotes=verification.dropped,
             timings_ms={

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from verbatim.ingest.formats import CONVERTED_FORMATS
 from verbatim.ingest.index.embedder import Encoder, load_encoder
 from verbatim.ingest.index.store import IndexStore, IndexUnavailable
 from verbatim.ingest.pipeline import Ingestor, IngestReport
@@ -102,6 +103,14 @@ class Retrieved:
     question: ParsedQuestion
     hits: list[Hit]
     vector: np.ndarray
+
+
+def cite_pages(snap: Snapshot, citations: list[Citation]) -> None:
+    """Each citation's page is the page its quote starts on (a chunk may begin a page earlier)."""
+    for citation in citations:
+        record = snap.documents.get(citation.source)
+        if record is not None and record.pages:
+            citation.page = record.page_at(citation.start)
 
 
 class Engine:
@@ -271,6 +280,7 @@ class Engine:
             extracted = self.answerer.answer(found.snapshot, parsed, found.vector, found.hits)
         t2 = time.perf_counter()
         answer, citations = render_answer(extracted)
+        cite_pages(found.snapshot, citations)
         return AskResponse(
             answer=(extracted.abstain_text or ABSTAIN_TEXT) if extracted.abstained else answer,
             abstained=extracted.abstained,
@@ -310,12 +320,21 @@ class Engine:
             raise BadRequest(f"unknown source: {source!r}", 404)
         root = self.settings.corpus_dir
         path = root / record.source
-        try:
-            if source_name(path, root) != record.source:
-                raise BadRequest(f"unknown source: {source!r}", 404)
-            text = read_text_exact(path)
-        except (PathOutsideRoot, OSError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"source {source!r} is indexed but cannot be read: {exc}", 410) from exc
+        if record.format in CONVERTED_FORMATS:
+            # The extracted text offsets point into, as stored at ingest (the file itself is PDF/HTML/DOCX).
+            stored = self.store.get_text(record.sha256)
+            if stored is None:
+                raise BadRequest(
+                    f"source {source!r} is indexed but its extracted text is missing; ingest it again", 410
+                )
+            text = stored
+        else:
+            try:
+                if source_name(path, root) != record.source:
+                    raise BadRequest(f"unknown source: {source!r}", 404)
+                text = read_text_exact(path)
+            except (PathOutsideRoot, OSError, UnicodeDecodeError) as exc:
+                raise BadRequest(f"source {source!r} is indexed but cannot be read: {exc}", 410) from exc
         span = None
         if start is not None or end is not None:
             s = 0 if start is None else start

@@ -104,7 +104,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 for title in doc["articles"]:  # type: ignore[attr-defined]
                     print(f"    - {title}")
         print(report.summary())
-    return 0
+    return 2 if _named_but_skipped(settings.corpus_dir, args.paths, report.skipped) else 0
+
+
+def _named_but_skipped(root: Path, paths: Sequence[str], skipped: list[dict[str, str]]) -> bool:
+    """A file named on the command line that could not be read fails the command (the rest is done)."""
+    from verbatim.ingest.reader import PathOutsideRoot, source_name
+
+    named = set()
+    for p in paths:
+        try:
+            if Path(p).is_file():
+                named.add(source_name(Path(p), root))
+        except PathOutsideRoot:
+            continue
+    return any(s["source"] in named for s in skipped)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
