@@ -1119,13 +1119,20 @@ def render_markdown(report: EvalReport, max_failing: int = 40) -> str:
 # --------------------------------------------------------------------------- thresholds
 
 
-class Thresholds(BaseModel):
-    """Release gates: `min` values a metric must reach, `max` values it must not exceed."""
+class Bounds(BaseModel):
+    """`min` values a metric must reach, `max` values it must not exceed."""
 
     model_config = ConfigDict(extra="forbid")
 
     min: dict[str, float] = Field(default_factory=dict)
     max: dict[str, float] = Field(default_factory=dict)
+
+
+class Thresholds(Bounds):
+    """Release gates: global bounds for every corpus, and `[corpus.NAME]` tables that add to them or
+    override a global bound for one corpus. Metric names are keys of EvalReport.metrics, plus `ece`."""
+
+    corpus: dict[str, Bounds] = Field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Thresholds:
@@ -1133,29 +1140,41 @@ class Thresholds(BaseModel):
         with open(path or DEFAULT_THRESHOLDS_PATH, "rb") as fh:
             return cls.model_validate(tomllib.load(fh))
 
-    def check(self, report: EvalReport) -> list[str]:
+    def for_corpus(self, corpus: str | None) -> Bounds:
+        """The bounds that apply to one corpus: the global ones, overridden by its own table."""
+        own = self.corpus.get(corpus or "", Bounds())
+        return Bounds(min={**self.min, **own.min}, max={**self.max, **own.max})
+
+    def check(self, report: EvalReport, corpus: str | None = None) -> list[str]:
         """Human-readable failures; an empty list means every gate passed.
 
         A metric that was not computed (e.g. recall@5 when fewer than 5 passages came back)
         fails its gate rather than passing silently.
         """
+        bounds = self.for_corpus(corpus)
         failures: list[str] = []
-        for name, bound in self.min.items():
+        for name, bound in bounds.min.items():
             failures += _check_one(report, name, bound, "min")
-        for name, bound in self.max.items():
+        for name, bound in bounds.max.items():
             failures += _check_one(report, name, bound, "max")
         return failures
 
 
 def _check_one(report: EvalReport, name: str, bound: float, direction: str) -> list[str]:
-    metric = report.metrics.get(name)
-    if metric is None or metric.value is None:
+    failing: list[str] = []
+    if name == "ece":
+        value = report.calibration.ece
+    else:
+        metric = report.metrics.get(name)
+        value = None if metric is None else metric.value
+        failing = [] if metric is None else metric.failing
+    if value is None:
         return [f"{name}: not computed (needs >= {bound})" if direction == "min" else f"{name}: not computed"]
     eps = 1e-9
-    if direction == "min" and metric.value < bound - eps:
-        return [f"{name} = {metric.value:.3f} < {bound} (min); failing: {', '.join(metric.failing[:20])}"]
-    if direction == "max" and metric.value > bound + eps:
-        return [f"{name} = {metric.value:.3f} > {bound} (max); failing: {', '.join(metric.failing[:20])}"]
+    if direction == "min" and value < bound - eps:
+        return [f"{name} = {value:.3f} < {bound} (min); failing: {', '.join(failing[:20])}"]
+    if direction == "max" and value > bound + eps:
+        return [f"{name} = {value:.3f} > {bound} (max); failing: {', '.join(failing[:20])}"]
     return []
 
 

@@ -58,12 +58,14 @@ def all_corpora(with_questions: bool = True) -> list[EvalCorpus]:
 
 
 def corpus_settings(root: Path, data_dir: Path) -> Settings:
-    """Settings for an in-process engine over `root`, indexed in `data_dir`, with nothing external."""
+    """Settings for an in-process engine over `root`, indexed in `data_dir`, with nothing external.
+    Derived model files (the int8 export) are shared by the corpora beside `data_dir`."""
     base = get_settings()
     return Settings(
         **{
             **base.model_dump(),
             "data_dir": data_dir,
+            "model_cache_dir": base.model_cache_dir or data_dir.parent / "models",
             "corpus_dir": root,
             "chroma_url": None,
             "api_keys": None,
