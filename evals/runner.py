@@ -262,19 +262,18 @@ class CorpusRun:
         }
 
 
-def _baselines(
-    questions: Sequence[Question], texts: Corpus, root: Path, dense: bool
-) -> dict[str, EvalReport]:
+def _baselines(questions: Sequence[Question], texts: Corpus, root: Path, k: int) -> dict[str, EvalReport]:
+    """Score the naive baselines with as many passages as the system returns (a fair nDCG@10)."""
     from verbatim.ingest.index.embedder import load_encoder
     from verbatim.ingest.reader import discover, source_name
     from verbatim.settings import get_settings
 
     sources = [source_name(p, root) for p in discover([root], root)]
-    encoder = load_encoder(get_settings(), purpose="query") if dense else None
+    encoder = load_encoder(get_settings(), purpose="query")
     index = NaiveIndex(naive_windows(texts, sources), encoder)
     return {
         name: score_run(questions, answers, texts)
-        for name, answers in baseline_responses(index, questions).items()
+        for name, answers in baseline_responses(index, questions, k).items()
     }
 
 
@@ -283,7 +282,7 @@ def run_one(opened: OpenCorpus, questions: Sequence[Question], args: argparse.Na
     answers = ask_in_process(opened, questions, top_k=args.top_k, backend=args.backend)
     asked = time.perf_counter() - started
     report = score_run(questions, answers, opened.texts)
-    baselines = _baselines(questions, opened.texts, opened.corpus.root, True) if args.compare else {}
+    baselines = _baselines(questions, opened.texts, opened.corpus.root, args.top_k) if args.compare else {}
     return CorpusRun(
         opened.corpus.name,
         len(questions),
@@ -317,7 +316,7 @@ def run_url(corpus: EvalCorpus, questions: Sequence[Question], args: argparse.Na
     asked = time.perf_counter() - started
     texts = served_over_http(args.url, corpus.root, key, args.timeout)
     report = score_run(questions, answers, texts)
-    baselines = _baselines(questions, texts, corpus.root, True) if args.compare else {}
+    baselines = _baselines(questions, texts, corpus.root, args.top_k) if args.compare else {}
     return CorpusRun(corpus.name, len(questions), report, backend_summary(answers), baselines, None, asked)
 
 
@@ -349,6 +348,13 @@ def run_loco(
 
 
 def _choose_corpora(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[EvalCorpus]:
+    try:
+        return _chosen(args, parser)
+    except ValueError as exc:  # an unknown corpus name
+        parser.error(str(exc))
+
+
+def _chosen(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[EvalCorpus]:
     if args.all_corpora and args.corpus:
         parser.error("--all-corpora and --corpus do not combine")
     if args.questions:
