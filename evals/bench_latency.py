@@ -143,13 +143,13 @@ def measure_floor(
         retriever, store = engine.retriever, engine.store
         fetch = max(retriever.config.fetch, 5 * 4)
         for q in questions[:10]:  # warm-up: first calls allocate
-            store.dense_query(retriever.embed_query(q), fetch)
+            store.dense_query(retriever.encoder.embed([q])[0], fetch)
             engine.ask(AskRequest(question=q))
         embed, chroma, chroma5, floor, ask, search = [], [], [], [], [], []
         for i in range(rounds):
             q = questions[i % len(questions)]
             t0 = time.perf_counter()
-            vector = retriever.embed_query(q)
+            vector = retriever.encoder.embed([q])[0]
             t1 = time.perf_counter()
             store.dense_query(vector, fetch)
             t2 = time.perf_counter()

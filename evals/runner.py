@@ -326,21 +326,29 @@ def run_url(corpus: EvalCorpus, questions: Sequence[Question], args: argparse.Na
 def run_loco(
     opened: dict[str, OpenCorpus], questions: dict[str, list[Question]], args: argparse.Namespace
 ) -> dict[str, CorpusRun]:
-    """For each corpus: fit on the other corpora's dev splits (in memory), then score this corpus."""
-    from verbatim.evals.tune import TuneSet, apply, fit
+    """For each corpus: fit on the other corpora's dev splits (in memory, `tune.fit`), then score it."""
+    from verbatim.evals.tune import fit, gather
 
-    dev = {name: load_questions(o.corpus.questions, "dev") for name, o in opened.items()}
+    saved = {name: o.engine.answerer.model for name, o in opened.items()}
+    items = {
+        name: gather(name, o.engine, load_questions(o.corpus.questions, "dev")) for name, o in opened.items()
+    }
     runs: dict[str, CorpusRun] = {}
     for held_out, target in opened.items():
-        others = [TuneSet(n, o.engine, dev[n], o.texts) for n, o in opened.items() if n != held_out]
-        print(f"\nLOCO {held_out}: fitting on {', '.join(s.name for s in others)} (dev splits)")
-        fitted = fit(others, log=lambda line: print(f"  {line}"))
-        saved = (target.engine.retriever.config, target.engine.answerer.model)
-        apply(fitted, target.engine)
+        others = [name for name in opened if name != held_out]
+        print(f"\nLOCO {held_out}: fitting on {', '.join(others)} (dev splits)")
+        model = fit(
+            {name: opened[name].engine for name in others},
+            [item for name in others for item in items[name]],
+            log=lambda line: print(f"  {line}"),
+        )
+        for name, o in opened.items():  # fitting leaves other models in the answerers
+            o.engine.answerer.model = saved[name]
+        target.engine.answerer.model = model
         try:
             runs[held_out] = run_one(target, questions[held_out], args)
         finally:
-            target.engine.retriever.config, target.engine.answerer.model = saved
+            target.engine.answerer.model = saved[held_out]
     return runs
 
 

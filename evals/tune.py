@@ -1,282 +1,232 @@
-"""Fit the answering weights on **dev** questions only (never a test split), on one or more corpora.
+"""Fit answering on the **dev** splits of the eval corpora (never a test split); writes answer_model.json.
 
-1. retrieval fusion weights: a grid over RRF k and dense/lexical weights, maximising recall@5 + MRR;
-2. sentence-scoring weights: a grid maximising the answer hit rate of the chosen quotes;
-3. abstention: logistic regression over the answer features (label: the question is answerable),
-   then the decision bias is moved to the point that best balances abstention F1 and false abstentions.
+    python -m verbatim.evals.tune [--corpus NAME ...] [--dry-run]
 
-Scores are averaged over corpora (each corpus weighs the same, whatever its size), so the fit does not
-favour the corpus with the most questions. `fit` works in memory on started engines; `verbatim eval
---loco` uses it to fit without the corpus it scores. `python -m verbatim.evals.tune` writes
-service/qa/answer_model.json with the retrieval choice, which RetrievalConfig's defaults must equal (a
-test checks it: the weights only hold for the candidates they were fitted on).
+1. sentence-ranking weights: a grid maximising the mean over corpora of the answer hit rate of the
+   chosen quotes (the mean of per-corpus rates, so no corpus dominates by size);
+2. confidence: plain (unweighted, L2) logistic regression over FEATURES, label "the question is
+   answerable", pooled over the corpora — unweighted, so its output is a probability;
+3. the operating point: `answer_at` 0.5; `abstain_below` the highest threshold whose false-abstention
+   rate on every corpus stays within FALSE_ABSTENTION_BUDGET (refuse only when confident).
+Leave-one-corpus-out figures (fitted without a corpus, scored on it) are printed for each corpus.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import json
-import tempfile
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from verbatim.evals.scoring import Corpus, Question, answer_in_text, evidence_spans, load_questions
-from verbatim.evals.suite import LEGACY_QUESTIONS, all_corpora, corpus_named, open_corpus
+from verbatim.evals.scoring import Question, answer_in_text, load_questions
+from verbatim.service.qa.answer_model import FEATURES, MODEL_FILE, AnswerModel
 from verbatim.service.qa.engine import Engine
-from verbatim.service.qa.extractive import FEATURES, MODEL_FILE, AnswerModel, Candidate
-from verbatim.service.qa.retrieval import Hit, RetrievalConfig
+from verbatim.service.qa.extractive import Candidate
+from verbatim.service.qa.question import ParsedQuestion
+from verbatim.service.qa.retrieval import Hit
+from verbatim.settings import Settings, get_settings
 
-RETRIEVAL_GRID = [
-    RetrievalConfig(rrf_k=k, dense_weight=d, lexical_weight=1.0)
-    for k, d in itertools.product([10, 30, 60], [0.3, 0.5, 0.7, 1.0])
-]
-WEIGHT_GRID = list(
-    itertools.product(
-        [0.3, 0.5, 0.7], [0.2, 0.35, 0.5], [0.0, 0.1, 0.2], [0.0, 0.05, 0.15], [0.85, 0.9, 0.95]
-    )
-)
+REPO = Path(__file__).resolve().parents[1]
+CORPORA = REPO / "evals" / "corpora"
+DATA = REPO / "reports" / "eval-data"
+FALSE_ABSTENTION_BUDGET = 0.08
+TOP_K = 5
+# Used only to build candidates before the grid picks the real ranking weights.
+NEUTRAL = AnswerModel(0.5, 0.3, 0.1, 0.05, 0.9, (0.0,) * len(FEATURES), 0.0, 0.5, 0.0)
 
 
 @dataclass
-class TuneSet:
-    """The dev questions of one corpus with the engine over its documents."""
+class Item:
+    """One dev question, retrieved once: what every fitting step reads."""
 
-    name: str
-    engine: Engine
-    questions: list[Question]
-    texts: Corpus
-
-
-@dataclass(frozen=True)
-class Fitted:
-    """What a fit chose: the retrieval fusion and the answer model, with the objectives reached."""
-
-    retrieval: RetrievalConfig
-    model: AnswerModel
-    retrieval_score: float
-    hit_rate: float
-    abstention_objective: float
-    fitted_on: tuple[str, ...]
+    corpus: str
+    question: Question
+    parsed: ParsedQuestion
+    hits: list[Hit]
+    candidates: list[Candidate]
 
 
-def apply(fitted: Fitted, engine: Engine) -> None:
-    """Use a fit in an engine, in memory (answer_model.json is left alone)."""
-    engine.retriever.config = fitted.retrieval
-    engine.answerer.model = fitted.model
+def corpus_names() -> list[str]:
+    return sorted(p.parent.name for p in CORPORA.glob("*/questions.jsonl"))
 
 
-def fit(sets: Sequence[TuneSet], log: Callable[[str], None] = print) -> Fitted:
-    """Fit retrieval fusion, sentence weights and abstention on the questions of `sets` (see module doc).
-
-    Leaves every engine's retriever and answerer as it found them."""
-    sets = [s for s in sets if s.questions]
-    if not sets:
-        raise ValueError("nothing to fit on: no dev questions in the chosen corpora")
-    saved = [(s.engine.retriever.config, s.engine.answerer.model) for s in sets]
-    try:
-        return _fit(sets, log)
-    finally:
-        for s, (cfg, model) in zip(sets, saved, strict=True):
-            s.engine.retriever.config = cfg
-            s.engine.answerer.model = model
-
-
-def _fit(sets: Sequence[TuneSet], log: Callable[[str], None]) -> Fitted:
-    snaps = {s.name: s.engine.snapshot() for s in sets}
-    vectors = {(s.name, q.id): s.engine.retriever.embed_query(q.question) for s in sets for q in s.questions}
-    spans = {(s.name, q.id): evidence_spans(q, s.texts) for s in sets for q in s.questions if q.answerable}
-
-    def retrieval_score(cfg: RetrievalConfig) -> float:
-        per_corpus = []
-        for s in sets:
-            s.engine.retriever.config = cfg
-            answerable = [q for q in s.questions if q.answerable]
-            total = 0.0
-            for q in answerable:
-                hits = s.engine.retriever.search(snaps[s.name], q.question, vectors[(s.name, q.id)], 5)
-                gold = spans[(s.name, q.id)]
-                ranks = [
-                    i
-                    for i, h in enumerate(hits)
-                    if any(
-                        g.source == h.chunk.source and g.start < h.chunk.end and h.chunk.start < g.end
-                        for g in gold
-                    )
-                ]
-                total += (1.0 + 1 / (1 + ranks[0])) if ranks else 0.0
-            if answerable:
-                per_corpus.append(total / len(answerable))
-        return float(np.mean(per_corpus)) if per_corpus else 0.0
-
-    best_cfg = max(RETRIEVAL_GRID, key=retrieval_score)
-    best_retrieval = retrieval_score(best_cfg)
-    log(f"retrieval: {best_cfg} {best_retrieval:.4f}")
-
-    cands: dict[tuple[str, str], list[Candidate]] = {}
-    retrieved: dict[tuple[str, str], list[Hit]] = {}
-    for s in sets:
-        s.engine.retriever.config = best_cfg
-        for q in s.questions:
-            key = (s.name, q.id)
-            retrieved[key] = s.engine.retriever.search(snaps[s.name], q.question, vectors[key], 5)
-            cands[key] = s.engine.answerer.candidates(snaps[s.name], q.question, vectors[key], retrieved[key])
-
-    def hit_rate(model: AnswerModel) -> float:
-        never_abstain = replace(model, abstain_bias=100.0, abstain_weights=(0.0,) * len(FEATURES))
-        per_corpus = []
-        for s in sets:
-            s.engine.answerer.model = never_abstain
-            answerable = [q for q in s.questions if q.answerable]
-            good = 0
-            for q in answerable:
-                key = (s.name, q.id)
-                ranked = s.engine.answerer.rescore(cands[key])
-                got = s.engine.answerer.choose(snaps[s.name], q.question, ranked, retrieved[key])
-                text = " ".join(x.text for x in got.quotes)
-                good += any(answer_in_text(a, text) for a in q.answers)
-            if answerable:
-                per_corpus.append(good / len(answerable))
-        return float(np.mean(per_corpus)) if per_corpus else 0.0
-
-    base = AnswerModel()
-    weights = [
-        replace(base, w_semantic=a, w_lexical=b, w_type=c, w_rank=d, second_quote_ratio=r)
-        for a, b, c, d, r in WEIGHT_GRID
-    ]
-    best_model = max(weights, key=hit_rate)
-    best_hits = hit_rate(best_model)
-    log(f"sentence weights: {best_model} {best_hits:.4f}")
-
-    rows, labels, groups = [], [], []
-    for s in sets:
-        s.engine.answerer.model = best_model
-        for q in s.questions:
-            ranked = s.engine.answerer.rescore(cands[(s.name, q.id)])
-            if not ranked:
-                continue
-            feats = s.engine.answerer.features(snaps[s.name], q.question, ranked[0])
-            rows.append([feats[f] for f in FEATURES])
-            labels.append(1.0 if q.answerable else 0.0)
-            groups.append(s.name)
-    x, y = np.array(rows), np.array(labels)
-    if y.min() == y.max():
-        raise ValueError("the abstention model needs answerable and unanswerable dev questions")
-    w, b = logistic(x, y, group_weights(groups, y))
-    z = x @ w + b
-    best_shift, best_obj = 0.0, -1.0
-    for shift in np.linspace(-3, 3, 121):
-        abstain = (z + shift) < 0
-        unans = y == 0
-        tp = (abstain & unans).sum()
-        prec = tp / max(abstain.sum(), 1)
-        rec = tp / max(unans.sum(), 1)
-        false_abs = (abstain & ~unans).sum() / max((~unans).sum(), 1)
-        obj = 2 * prec * rec / max(prec + rec, 1e-9) - 2 * max(0.0, false_abs - 0.08)
-        if obj > best_obj:
-            best_obj, best_shift = float(obj), float(shift)
-    final = replace(
-        best_model,
-        abstain_weights=tuple(round(float(v), 4) for v in w),
-        abstain_bias=round(float(b + best_shift), 4),
+def open_engine(name: str) -> Engine:
+    """An engine over one corpus, its index kept under reports/eval-data/NAME (ingest is incremental)."""
+    base = get_settings().model_dump()
+    settings = Settings(
+        **{
+            **base,
+            "data_dir": DATA / name,
+            "corpus_dir": (CORPORA / name / "documents").resolve(),
+            "chroma_url": None,
+        }
     )
-    log(
-        f"abstention: {dict(zip(FEATURES, final.abstain_weights, strict=True))} {final.abstain_bias} "
-        f"objective {best_obj:.3f}"
-    )
-    return Fitted(best_cfg, final, best_retrieval, best_hits, best_obj, tuple(s.name for s in sets))
+    engine = Engine(settings)
+    engine.answerer.model = NEUTRAL
+    engine.start(bootstrap=False)
+    engine.ingest(None, wait=600.0)
+    return engine
 
 
-def group_weights(groups: Sequence[str], y: np.ndarray) -> np.ndarray:
-    """Per-row weights so that each (corpus, label) cell weighs the same: every corpus counts equally,
-    and within it answerable and unanswerable questions do (the classes are balanced)."""
-    names = np.array(groups)
-    weights = np.zeros(len(y))
-    cells = {(g, int(label)) for g, label in zip(groups, y, strict=True)}
-    for g, label in cells:
-        mask = (names == g) & (y == label)
-        weights[mask] = 1.0 / mask.sum()
-    return weights * len(y) / weights.sum()
+def gather(name: str, engine: Engine, questions: list[Question] | None = None) -> list[Item]:
+    """Retrieve once for each question (default: the corpus's dev split) and build its candidates."""
+    snap = engine.snapshot()
+    items = []
+    if questions is None:
+        questions = load_questions(CORPORA / name / "questions.jsonl", "dev")
+    for q in questions:
+        found = engine.retrieve(q.question, TOP_K, None)
+        cands = engine.answerer.candidates(snap, found.question, found.vector, found.hits)
+        items.append(Item(name, q, found.question, found.hits, cands))
+    return items
+
+
+def hit_rate(engine_by: dict[str, Engine], items: list[Item], model: AnswerModel) -> float:
+    """Mean over corpora of the share of answerable questions whose chosen quotes hold a gold answer."""
+    quoting = replace(model, weights=(0.0,) * len(FEATURES), bias=10.0)
+    rates = []
+    for name in sorted({i.corpus for i in items}):
+        answerer = engine_by[name].answerer
+        answerer.model = quoting
+        snap = engine_by[name].snapshot()
+        answerable = [i for i in items if i.corpus == name and i.question.answerable]
+        good = 0
+        for item in answerable:
+            got = answerer.choose(snap, item.parsed, answerer.rescore(item.candidates), item.hits)
+            text = " ".join(q.text for q in got.quotes)
+            good += any(answer_in_text(a, text) for a in item.question.answers)
+        rates.append(good / max(len(answerable), 1))
+    return float(np.mean(rates))
+
+
+def feature_rows(engine_by: dict[str, Engine], items: list[Item], model: AnswerModel) -> np.ndarray:
+    rows = []
+    for item in items:
+        answerer = engine_by[item.corpus].answerer
+        answerer.model = model
+        ranked = answerer.rescore(item.candidates)
+        if not ranked:
+            rows.append([0.0] * len(FEATURES))
+            continue
+        feats = answerer.features(engine_by[item.corpus].snapshot(), item.parsed, ranked[0])
+        rows.append([feats[f] for f in FEATURES])
+    return np.array(rows)
 
 
 def logistic(
-    x: np.ndarray,
-    y: np.ndarray,
-    sample_weight: np.ndarray | None = None,
-    steps: int = 4000,
-    lr: float = 0.5,
-    l2: float = 0.01,
+    x: np.ndarray, y: np.ndarray, steps: int = 6000, lr: float = 0.5, l2: float = 0.01
 ) -> tuple[np.ndarray, float]:
-    """Weighted logistic regression by gradient descent (tiny data: no library needed); by default the
-    two classes are balanced."""
-    if sample_weight is None:
-        sample_weight = np.where(y == 1, 0.5 / max(y.mean(), 1e-9), 0.5 / max(1 - y.mean(), 1e-9))
-    w, b = np.zeros(x.shape[1]), 0.0
+    """Plain logistic regression by gradient descent (tiny data: no library needed)."""
+    w, b = np.zeros(x.shape[1]), float(np.log(max(y.mean(), 1e-6) / max(1 - y.mean(), 1e-6)))
     for _ in range(steps):
         p = 1 / (1 + np.exp(-(x @ w + b)))
-        g = (p - y) * sample_weight
+        g = p - y
         w -= lr * (x.T @ g / len(y) + l2 * w)
-        b -= lr * g.mean()
+        b -= lr * float(g.mean())
     return w, b
 
 
-def write_model(fitted: Fitted, described: str, path: Path = MODEL_FILE) -> None:
-    """Store a fit as answer_model.json (the service loads it at start)."""
-    data = asdict(fitted.model)
-    data["abstain_weights"] = list(fitted.model.abstain_weights)
-    data["_fitted_on"] = described
-    # The weights only hold for the retrieval they were fitted on: tests/test_answer_model.py checks
-    # that RetrievalConfig's defaults are this choice.
-    data["_retrieval"] = asdict(fitted.retrieval)
-    data["_features"] = list(FEATURES)
-    path.write_text(json.dumps(data, indent=2) + "\n")
+def abstain_threshold(p: np.ndarray, y: np.ndarray, groups: np.ndarray) -> float:
+    """The highest threshold at which no corpus refuses more than the budget of its answerable questions."""
+    best = 0.0
+    for t in np.linspace(0.0, 0.5, 51):
+        ok = all(
+            ((p[(groups == g) & (y == 1)] < t).mean() if ((groups == g) & (y == 1)).any() else 0.0)
+            <= FALSE_ABSTENTION_BUDGET
+            for g in np.unique(groups)
+        )
+        if ok:
+            best = float(t)
+    return best
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m verbatim.evals.tune", description=__doc__)
-    parser.add_argument("--fit-corpora", nargs="+", metavar="NAME", help="fit on these corpora's dev splits")
-    parser.add_argument("--all-corpora", action="store_true", help="fit on every corpus with questions")
-    parser.add_argument(
-        "--questions", type=Path, help=f"one question file over seeds (default {LEGACY_QUESTIONS.name})"
+def abstention_figures(p: np.ndarray, y: np.ndarray, threshold: float) -> str:
+    abstain = p < threshold
+    unans = y == 0
+    tp = int((abstain & unans).sum())
+    precision = tp / max(int(abstain.sum()), 1)
+    recall = tp / max(int(unans.sum()), 1)
+    false_abs = float((abstain & ~unans).sum() / max(int((~unans).sum()), 1))
+    return f"abstention P {precision:.2f} R {recall:.2f} false abstention {false_abs:.2f}"
+
+
+def fit(engines: dict[str, Engine], items: list[Item], log: Callable[[str], None] = print) -> AnswerModel:
+    """Fit ranking weights, confidence and operating point on `items` (see the module docstring), in
+    memory. The engines' answerers are left with other models: callers set the one they want."""
+    grid = [
+        replace(NEUTRAL, w_semantic=a, w_lexical=b, w_type=c, w_rank=d, second_quote_ratio=r)
+        for a, b, c, d, r in itertools.product(
+            [0.3, 0.5, 0.7], [0.2, 0.35, 0.5], [0.0, 0.1, 0.2], [0.0, 0.05, 0.15], [0.85, 0.9]
+        )
+    ]
+    ranking = max(grid, key=lambda m: hit_rate(engines, items, m))
+    log(f"ranking: {ranking} hit rate (mean over corpora) {hit_rate(engines, items, ranking):.4f}")
+    x = feature_rows(engines, items, ranking)
+    y = np.array([1.0 if i.question.answerable else 0.0 for i in items])
+    if y.min() == y.max():
+        raise ValueError("fitting confidence needs answerable and unanswerable dev questions")
+    groups = np.array([i.corpus for i in items])
+    w, b = logistic(x, y)
+    p = 1 / (1 + np.exp(-(x @ w + b)))
+    below = abstain_threshold(p, y, groups)
+    model = replace(
+        ranking,
+        weights=tuple(round(float(v), 4) for v in w),
+        bias=round(b, 4),
+        answer_at=0.5,
+        abstain_below=round(min(below, 0.5), 3),
     )
-    parser.add_argument("--data-root", type=Path, help="where each corpus is indexed (default: temp dirs)")
+    log(f"confidence: {dict(zip(FEATURES, model.weights, strict=True))} bias {model.bias}")
+    log(f"operating point: answer at {model.answer_at} abstain below {model.abstain_below}")
+    return model
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m verbatim.evals.tune", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--corpus",
+        "--fit-corpora",
+        action="append",
+        nargs="+",
+        help="corpora to fit on (repeatable; default: every corpus with questions)",
+    )
     parser.add_argument(
         "--dry-run", action="store_true", help="print the fit, do not write answer_model.json"
     )
     args = parser.parse_args(argv)
-    if args.questions and (args.fit_corpora or args.all_corpora):
-        parser.error(
-            "--questions fits on the seeds alone; it does not combine with --fit-corpora/--all-corpora"
-        )
-    if args.all_corpora:
-        corpora = all_corpora()
-    elif args.fit_corpora:
-        corpora = [corpus_named(n) for n in args.fit_corpora]
-    else:
-        corpora = [corpus_named("seeds", args.questions or LEGACY_QUESTIONS)]
-    missing = [c.name for c in corpora if not c.has_questions]
-    if missing or not corpora:
-        parser.error(f"no questions for: {', '.join(missing) or 'any corpus'}")
-    with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="verbatim-tune-")))
-        root = args.data_root or tmp
-        sets = []
-        for c in corpora:
-            opened = stack.enter_context(open_corpus(c, root / c.name))
-            sets.append(TuneSet(c.name, opened.engine, load_questions(c.questions, "dev"), opened.texts))
-        fitted = fit(sets)
-    described = ", ".join(f"evals/corpora/{c.name}/{c.questions.name} dev split" for c in corpora)
-    if args.dry_run:
-        print("dry run: answer_model.json not written")
-    else:
-        write_model(fitted, f"{described} (python -m verbatim.evals.tune)")
-        print(f"wrote {MODEL_FILE}")
-    return 0
+    names = [n for group in args.corpus for n in group] if args.corpus else corpus_names()
+    engines = {name: open_engine(name) for name in names}
+    try:
+        items = [item for name in names for item in gather(name, engines[name])]
+        model = fit(engines, items)
+        x = feature_rows(engines, items, model)
+        y = np.array([1.0 if i.question.answerable else 0.0 for i in items])
+        groups = np.array([i.corpus for i in items])
+        w, b = np.array(model.weights), model.bias
+        p = 1 / (1 + np.exp(-(x @ w + b)))
+        for name in names:
+            held = groups == name
+            w_o, b_o = logistic(x[~held], y[~held]) if len(names) > 1 else (w, b)
+            p_o = 1 / (1 + np.exp(-(x[held] @ w_o + b_o)))
+            t_o = (
+                abstain_threshold(p[~held], y[~held], groups[~held])
+                if len(names) > 1
+                else model.abstain_below
+            )
+            print(f"{name}: in-sample {abstention_figures(p[held], y[held], model.abstain_below)}")
+            print(f"{name}: leave-one-corpus-out {abstention_figures(p_o, y[held], t_o)}")
+        if not args.dry_run:
+            MODEL_FILE.write_text(
+                model.to_json(fitted_on=f"dev splits of {', '.join(names)} (evals/tune.py)")
+            )
+            print("written", MODEL_FILE)
+    finally:
+        for engine in engines.values():
+            engine.stop()
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

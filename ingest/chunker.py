@@ -111,3 +111,86 @@ def _whole_words(text: str, start: int, end: int) -> bool:
     left_ok = start == 0 or not (text[start - 1].isalnum() and text[start].isalnum())
     right_ok = end >= len(text) or not (text[end - 1].isalnum() and text[end].isalnum())
     return left_ok and right_ok
+
+
+SECTION_SEPARATOR = " › "
+_OWN_UNIT = frozenset({"heading", "table_row"})  # quoted whole, never split into sentences
+_PROSE = frozenset({"paragraph", "list_item", "other"})
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A kept block of a structured document, with its section path and size in model tokens."""
+
+    start: int
+    end: int
+    kind: str
+    section: tuple[str, ...]
+    tokens: int
+
+
+def unit_sentences(text: str, unit: Unit) -> list[tuple[int, int]]:
+    """Quotable spans of a unit: sentences of prose (a hard wrap is not a boundary), a heading or a table
+    row whole, nothing for code."""
+    if unit.kind in _OWN_UNIT:
+        return [(unit.start, unit.end)]
+    if unit.kind in _PROSE:
+        return sentence_spans(text, unit.start, unit.end, line_breaks=False)
+    return []
+
+
+def section_title(section: tuple[str, ...], count_tokens: Callable[[str], int]) -> str:
+    """A chunk's title: its section path joined, cut to the title budget."""
+    return truncate_title(SECTION_SEPARATOR.join(section), count_tokens)
+
+
+class StructuredChunker:
+    """Chunks of a structured document: runs of whole blocks of one section, packed up to the budget.
+
+    A chunk never straddles two sections or a dropped span; a block larger than the budget is split
+    like text without structure (paragraphs, lines, sentence ends, clauses, words)."""
+
+    def __init__(self, chunker: Chunker) -> None:
+        self.chunker = chunker
+
+    def chunk(self, text: str, groups: list[list[Unit]]) -> list[tuple[Chunk, tuple[str, ...]]]:
+        out: list[tuple[Chunk, tuple[str, ...]]] = []
+        budget = self.chunker.chunk_tokens
+        overlap = self.chunker.splitter._chunk_overlap
+        for group in groups:
+            i = 0
+            while i < len(group):
+                if group[i].tokens > budget:
+                    out += [(c, group[i].section) for c in self._split(text, group[i])]
+                    i += 1
+                    continue
+                j, used = i, 0
+                while j < len(group) and group[j].tokens <= budget and used + group[j].tokens <= budget:
+                    used += group[j].tokens
+                    j += 1
+                units = group[i:j]
+                sentences = tuple(s for u in units for s in unit_sentences(text, u))
+                start, end = units[0].start, units[-1].end
+                out.append((Chunk(start, end, text[start:end], 0, sentences), group[i].section))
+                # Overlap: the next chunk repeats this one's last block when that block is small.
+                small = j - 1 > i and j < len(group) and units[-1].tokens <= overlap
+                i = j - 1 if small and units[-1].tokens + group[j].tokens <= budget else j
+        return out
+
+    def _split(self, text: str, unit: Unit) -> list[Chunk]:
+        sentences = unit_sentences(text, unit)
+        chunks = []
+        cursor = unit.start
+        for piece in self.chunker.splitter.split_text(text[unit.start : unit.end]):
+            start = text.find(piece, cursor, unit.end)
+            if start < 0:
+                raise AssertionError("chunk text is not a raw span of the document")
+            end = start + len(piece)
+            inside = tuple(
+                (max(s, start), min(e, end))
+                for s, e in sentences
+                if s < end and e > start and _whole_words(text, max(s, start), min(e, end))
+            )
+            chunks.append(Chunk(start, end, piece, 0, inside))
+            cursor = start + 1
+        return chunks

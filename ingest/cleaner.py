@@ -1,14 +1,28 @@
-"""Decide which spans of a scraped page are content, by general rules; the text is never rewritten.
+"""Decide which spans of a document are content, by general rules; the text is never rewritten.
 
-Every rule works on any scraped page: it looks at the shape of lines (repetition, length, link-like
-runs, known boilerplate phrases), never at the words of one particular site.
+Every rule works on any document: it looks at the shape of units (repetition, length, link-like runs,
+known boilerplate phrases), never at the words of one particular site. A unit is a line for text read
+without structure (scraped pages), or a block of the reader's structure.
+
+The rules never eat content:
+- the first copy of repeated text is kept (only tickers and labels that are not sentences, in pages
+  without structure, are dropped in every copy: they are page furniture);
+- headings, list items, table rows and code blocks of a structured document are never dropped; HTML
+  blocks are markup and always dropped (never quoted, never a title);
+- keyword rules ("cookies", "read more", "(c)" credits) apply only to short, navigation-shaped lines,
+  or to a sentence standing among navigation; never to the body's prose (a paragraph over several
+  lines, a sentence among sentences). In a structured document only link-sized paragraphs can be
+  navigation, and runs of short lines are not menus (they are option tables, version notes, terms).
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from verbatim.ingest.document import Block
 
 REPEATED = "repeated line"
 DUPLICATE = "duplicate of earlier text"
@@ -17,6 +31,8 @@ NAVIGATION = "navigation or newsletter"
 PAGINATION = "pagination"
 ANTI_SPAM = "anti-spam placeholder"
 FOOTER = "footer boilerplate"
+MARKUP = "markup (HTML block)"
+PROTECTED_KINDS = frozenset({"heading", "list_item", "table_row", "code"})
 
 _SPACE = re.compile(r"\s+")
 _PHOTO = re.compile(
@@ -50,6 +66,7 @@ DUPLICATE_MIN_CHARS = 25  # shorter lines ("Newsletter", a name) may legitimatel
 LINK_MAX_WORDS = 3
 LINK_RUN_MIN = 3
 FOOTER_MAX_WORDS = 80
+SENTENCE_MIN_WORDS = 6
 
 
 @dataclass(frozen=True)
@@ -69,6 +86,7 @@ class Line:
     end: int
     text: str
     reason: str | None = None  # None = kept; "" = blank
+    kind: str = "line"  # "line" (no structure) or the block kind of a structured document
 
     @property
     def blank(self) -> bool:
@@ -126,20 +144,37 @@ def _link_like(line: str) -> bool:
     )
 
 
-def clean(text: str) -> CleanResult:
-    """Classify every line of `text` and return the kept raw spans."""
-    spans = split_lines(text)
+def clean(text: str, blocks: Sequence[Block] = ()) -> CleanResult:
+    """Classify every unit of `text` (its lines, or the reader's blocks) and return the kept raw spans."""
+    kinds: list[str]
+    if blocks:
+        spans = [(b.start, b.end) for b in blocks]
+        kinds = [b.kind for b in blocks]
+    else:
+        spans = split_lines(text)
+        kinds = ["line"] * len(spans)
     raw = [text[s:e] for s, e in spans]
     keys = [normalise(line) for line in raw]
     counts = Counter(k for k in keys if k)
+    protected = [k in PROTECTED_KINDS for k in kinds]
+    # Prose of the body: a paragraph over several lines, or a sentence (keyword rules do not judge it).
+    body = [k == "paragraph" and "\n" in t.strip() for k, t in zip(kinds, raw, strict=True)]
+    sentence = [b or _sentence_shaped(t) for b, t in zip(body, raw, strict=True)]
     reasons: list[str | None] = []
-    for line, key in zip(raw, keys, strict=True):
-        reasons.append(_line_rule(line, key, counts))
-    _drop_link_runs(raw, reasons)
-    _drop_footer_sandwiches(raw, reasons)
-    _drop_duplicates(keys, reasons)
+    for i, (line, key) in enumerate(zip(raw, keys, strict=True)):
+        if kinds[i] == "html":
+            reasons.append(MARKUP)
+        elif protected[i]:
+            reasons.append(None if any(ch.isalnum() for ch in key) else "")
+        else:
+            reasons.append(_line_rule(line, key, counts, sentence[i], bool(blocks)))
+    if not blocks:  # page debris: a structured document's short paragraphs are not menus or footers
+        _sentences_among_navigation(raw, reasons, sentence, body)
+        _drop_link_runs(raw, reasons, protected)
+        _drop_footer_sandwiches(raw, reasons, body)
+    _drop_duplicates(keys, reasons, protected)
 
-    lines = [Line(s, e, t, r) for (s, e), t, r in zip(spans, raw, reasons, strict=True)]
+    lines = [Line(s, e, t, r, k) for (s, e), t, r, k in zip(spans, raw, reasons, kinds, strict=True)]
     kept: list[tuple[int, int]] = []
     dropped: list[Dropped] = []
     for row in lines:
@@ -152,13 +187,28 @@ def clean(text: str) -> CleanResult:
     return CleanResult(text=text, lines=lines, kept=kept, dropped=dropped)
 
 
-def _line_rule(line: str, key: str, counts: Counter[str]) -> str | None:
+def _sentence_shaped(line: str) -> bool:
+    """A line that reads as a sentence of prose, not a label or a link."""
+    stripped = line.strip()
+    return len(stripped.split()) >= SENTENCE_MIN_WORDS and stripped.endswith(
+        (".", "!", "?", ".)", ".”", '."', "!”", "?”")
+    )
+
+
+def _line_rule(line: str, key: str, counts: Counter[str], sentence: bool, structured: bool) -> str | None:
     if not key or not any(ch.isalnum() for ch in key):
         return ""
-    if counts[key] >= REPEAT_MIN_COUNT and len(key) <= REPEAT_MAX_CHARS:
+    # Furniture repeated in every copy (tickers, labels) only in pages without structure; the first
+    # copy of a sentence, or of anything in a structured document, is kept (`_drop_duplicates`).
+    furniture = not sentence and not structured
+    if furniture and counts[key] >= REPEAT_MIN_COUNT and len(key) <= REPEAT_MAX_CHARS:
         return REPEATED
     if _PAGINATION.match(line):
         return PAGINATION
+    if sentence or (structured and not _link_like(line)):
+        # Keyword rules never judge a sentence of the body (see _sentences_among_navigation), nor, in a
+        # structured document, anything longer than a link ("Read more", "Cookies", "Share this").
+        return None
     words = len(line.split())
     if words <= 25 and _PHOTO.search(line):
         return PHOTO_CREDIT
@@ -167,16 +217,33 @@ def _line_rule(line: str, key: str, counts: Counter[str]) -> str | None:
     return None
 
 
+def _sentences_among_navigation(
+    raw: list[str], reasons: list[str | None], sentence: list[bool], body: list[bool]
+) -> None:
+    """A short boilerplate sentence ("Sign up for our newsletter.") next to navigation is navigation."""
+    order = _nonblank_indices(reasons)
+    for pos, i in enumerate(order):
+        if reasons[i] is not None or not sentence[i] or body[i] or len(raw[i].split()) > 20:
+            continue
+        if not _BOILERPLATE.search(raw[i]):
+            continue
+        neighbours = [order[p] for p in (pos - 1, pos + 1) if 0 <= p < len(order)]
+        if any(reasons[j] == NAVIGATION for j in neighbours):
+            reasons[i] = NAVIGATION
+
+
 def _nonblank_indices(reasons: list[str | None]) -> list[int]:
     return [i for i, r in enumerate(reasons) if r != ""]
 
 
-def _drop_link_runs(raw: list[str], reasons: list[str | None]) -> None:
-    """Runs of short link-like lines (menus, "Visit also" lists) are navigation."""
+def _drop_link_runs(raw: list[str], reasons: list[str | None], protected: list[bool]) -> None:
+    """Runs of short link-like lines (menus, "Visit also" lists) are navigation; list items, headings
+    and table rows of a structured document are content, and break a run."""
     order = _nonblank_indices(reasons)
     run: list[int] = []
     for idx in [*order, -1]:
-        if idx >= 0 and (reasons[idx] == NAVIGATION or (reasons[idx] is None and _link_like(raw[idx]))):
+        linky = idx >= 0 and not protected[idx] and reasons[idx] is None and _link_like(raw[idx])
+        if idx >= 0 and (reasons[idx] == NAVIGATION or linky):
             run.append(idx)
             continue
         if len(run) >= LINK_RUN_MIN and any(reasons[i] is None for i in run):
@@ -185,22 +252,23 @@ def _drop_link_runs(raw: list[str], reasons: list[str | None]) -> None:
         run = []
 
 
-def _drop_footer_sandwiches(raw: list[str], reasons: list[str | None]) -> None:
+def _drop_footer_sandwiches(raw: list[str], reasons: list[str | None], body: list[bool]) -> None:
     """A short paragraph between two blocks of navigation is site boilerplate ("X is a publication of…")."""
     order = _nonblank_indices(reasons)
     for pos in range(1, len(order) - 1):
         i = order[pos]
-        short = reasons[i] is None and len(raw[i].split()) <= FOOTER_MAX_WORDS
+        short = reasons[i] is None and not body[i] and len(raw[i].split()) <= FOOTER_MAX_WORDS
         if short and reasons[order[pos - 1]] == NAVIGATION and reasons[order[pos + 1]] == NAVIGATION:
             reasons[i] = FOOTER
 
 
-def _drop_duplicates(keys: list[str], reasons: list[str | None]) -> None:
-    """A second copy of a line already kept (a page that holds its article twice) is dropped."""
+def _drop_duplicates(keys: list[str], reasons: list[str | None], protected: list[bool]) -> None:
+    """A second copy of a unit already kept (a page that holds its article twice) is dropped; the first
+    copy always stays, and headings, list items, table rows and code stay in every copy."""
     seen: set[str] = set()
     repeated_short: set[int] = set()
     for i, key in enumerate(keys):
-        if reasons[i] is not None:
+        if reasons[i] is not None or protected[i]:
             continue
         if key in seen:
             if len(key) >= DUPLICATE_MIN_CHARS:

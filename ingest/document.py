@@ -15,6 +15,7 @@ of any offset is the chain of headings above it (`section_path`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -76,12 +77,27 @@ class ParsedDocument:
             if block.kind == "heading":
                 while stack and stack[-1][0] >= block.level:
                     stack.pop()
-                stack.append((block.level, _one_line(self.text[block.start : block.end])))
+                label = heading_label(self.text[block.start : block.end])
+                if label:
+                    stack.append((block.level, label))
         path = [title for _, title in stack]
         if self.title and (not path or path[0] != self.title):
             path.insert(0, self.title)
         return tuple(path)
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+_IMAGE_OR_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_TAG = re.compile(r"<[^>\n]*>")
+_ROLE = re.compile(r":[\w.+-]+:(?=`)")
+_INLINE_MARKS = re.compile(r"`+|\*\*|__|(?<!\w)[*_]|[*_](?!\w)")
+
+
+def heading_label(raw: str) -> str:
+    """A heading's words as shown in a section path: one line, without inline markup (links keep their
+    text, HTML tags, code ticks, emphasis marks and reST roles go); empty when only markup is left."""
+    text = _IMAGE_OR_LINK.sub(r"\1", raw)
+    text = _TAG.sub(" ", text)
+    text = _ROLE.sub("", text)
+    text = _INLINE_MARKS.sub("", text)
+    text = " ".join(text.split())
+    return text if any(ch.isalnum() for ch in text) else ""

@@ -10,19 +10,33 @@ from pathlib import Path
 
 import numpy as np
 
-from verbatim.ingest.chunker import Chunker, embedding_input, truncate_title
+from verbatim.ingest.chunker import (
+    SECTION_SEPARATOR,
+    Chunk,
+    Chunker,
+    StructuredChunker,
+    embedding_input,
+    truncate_title,
+)
 from verbatim.ingest.cleaner import CleanResult, clean
 from verbatim.ingest.document import ParsedDocument
 from verbatim.ingest.formats import read_document
 from verbatim.ingest.index.embedder import Encoder
 from verbatim.ingest.index.lock import ingest_lock
-from verbatim.ingest.index.records import ArticleInfo, ChunkRecord, DocumentRecord, chunk_id_for
+from verbatim.ingest.index.records import (
+    ArticleInfo,
+    ChunkRecord,
+    DocumentRecord,
+    SectionInfo,
+    chunk_id_for,
+)
 from verbatim.ingest.index.store import IndexStore
 from verbatim.ingest.reader import ReadProblem, discover, source_name
+from verbatim.ingest.sections import block_sections, section_spans, unit_groups
 from verbatim.ingest.segmenter import Article, segment
 from verbatim.settings import Settings
 
-PIPELINE_VERSION = "1"  # bump when cleaning, segmenting or chunking rules change: forces re-indexing
+PIPELINE_VERSION = "2"  # bump when cleaning, segmenting or chunking rules change: forces re-indexing
 EMBED_BATCH_CHUNKS = 256
 _EMPTY = np.zeros((0,), dtype=np.float32)
 
@@ -37,6 +51,7 @@ class Prepared:
     clean: CleanResult
     articles: list[Article]
     chunks: list[ChunkRecord]
+    sections: list[SectionInfo] = field(default_factory=list)
 
 
 @dataclass
@@ -99,29 +114,55 @@ class Ingestor:
 
     def prepare(self, doc: ParsedDocument) -> Prepared:
         """Clean, segment and chunk one document (no model call)."""
+        if doc.blocks:
+            return self._prepare_structured(doc)
         cleaned = clean(doc.text)
         articles = segment(cleaned)
         titles = [truncate_title(a.title, self.encoder.count_tokens) for a in articles]
         records = []
         for chunk in self.chunker.chunk(cleaned, articles):
             article = articles[chunk.article]
-            records.append(
-                ChunkRecord(
-                    chunk_id=chunk_id_for(doc.source, doc.sha256, chunk.start, chunk.end),
-                    source=doc.source,
-                    sha256=doc.sha256,
-                    title=titles[chunk.article] or article.title,
-                    author=article.author,
-                    date=article.date,
-                    start=chunk.start,
-                    end=chunk.end,
-                    text=chunk.text,
-                    vector=_EMPTY,
-                    sentences=list(chunk.sentences),
-                    sentence_vectors=_EMPTY,
-                )
-            )
+            title = titles[chunk.article] or article.title
+            records.append(self._record(doc, chunk, article, title, (article.title,)))
         return Prepared(doc, cleaned, articles, records)
+
+    def _prepare_structured(self, doc: ParsedDocument) -> Prepared:
+        """A document with structure: one article (the document), chunks of whole blocks of one section,
+        each titled by its section path."""
+        cleaned = clean(doc.text, doc.blocks)
+        paths = block_sections(doc)
+        groups = unit_groups(doc, cleaned, paths, self.encoder.count_tokens)
+        title = doc.title or doc.path.stem
+        kept = [u for g in groups for u in g]
+        start, end = (kept[0].start, kept[-1].end) if kept else (0, 0)
+        article = Article(title, doc.meta.get("author"), doc.meta.get("date"), start, end)
+        records = []
+        for chunk, section in StructuredChunker(self.chunker).chunk(doc.text, groups):
+            shown = truncate_title(SECTION_SEPARATOR.join(section), self.encoder.count_tokens) or title
+            records.append(self._record(doc, chunk, article, shown, section))
+        sections = [SectionInfo(list(p), s, e) for p, s, e in section_spans(doc, paths)]
+        return Prepared(doc, cleaned, [article] if kept else [], records, sections)
+
+    @staticmethod
+    def _record(
+        doc: ParsedDocument, chunk: Chunk, article: Article, title: str, section: tuple[str, ...]
+    ) -> ChunkRecord:
+        return ChunkRecord(
+            chunk_id=chunk_id_for(doc.source, doc.sha256, chunk.start, chunk.end),
+            source=doc.source,
+            sha256=doc.sha256,
+            title=title,
+            author=article.author,
+            date=article.date,
+            start=chunk.start,
+            end=chunk.end,
+            text=chunk.text,
+            vector=_EMPTY,
+            sentences=list(chunk.sentences),
+            sentence_vectors=_EMPTY,
+            section=section,
+            page=doc.page_at(chunk.start),
+        )
 
     def embed(self, records: list[ChunkRecord]) -> None:
         """Fill in chunk vectors and, from the same forward pass, sentence vectors."""
@@ -238,6 +279,8 @@ class Ingestor:
                     chars=len(p.doc.text),
                     articles=[ArticleInfo(a.title, a.author, a.date, a.start, a.end) for a in p.articles],
                     dropped=p.clean.dropped_chars(),
+                    format=p.doc.format,
+                    sections=p.sections,
                 )
                 for p in pending
             ]

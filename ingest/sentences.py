@@ -13,15 +13,22 @@ _ABBREVIATIONS = frozenset(
     """.split()
 )
 _CANDIDATE = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+)|\n\s*\n|\n")
+_CANDIDATE_WRAPPED = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+)|\n[ \t]*\n")
 _WORD_BEFORE = re.compile(r"([\w.]+)[.!?…]*[\"'”’)\]]*$")
 
 
-def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """Split text[start:end] into sentences; returns (start, end) offsets into `text`, whitespace trimmed."""
+def sentence_spans(
+    text: str, start: int = 0, end: int | None = None, *, line_breaks: bool = True
+) -> list[tuple[int, int]]:
+    """Split text[start:end] into sentences; returns (start, end) offsets into `text`, whitespace trimmed.
+
+    `line_breaks=True` (text without structure, one paragraph a line) ends a sentence at every line
+    end; inside a paragraph block (`False`) a line end is a hard wrap, and only a blank line ends one."""
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
     cursor = start
-    for match in _CANDIDATE.finditer(text, start, end):
+    candidates = _CANDIDATE if line_breaks else _CANDIDATE_WRAPPED
+    for match in candidates.finditer(text, start, end):
         if match.group(0).startswith("\n") or _ends_sentence(text, cursor, match):
             _append_trimmed(text, cursor, match.end(), spans)
             cursor = match.end()

@@ -132,7 +132,7 @@ def test_all_corpora_reports_worst_baselines_and_gate(
 
 
 def test_loco_fits_without_the_scored_corpus(corpora: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from verbatim.service.qa.extractive import MODEL_FILE
+    from verbatim.service.qa.answer_model import MODEL_FILE
 
     before = MODEL_FILE.read_text()
     reports = corpora / "reports"

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from verbatim.ingest.document import ParsedDocument
-from verbatim.ingest.formats import text
+from verbatim.ingest.formats import markdown, rst, text
 from verbatim.ingest.reader import ReadProblem, source_name
 
 Reader = Callable[[Path, str, bytes], ParsedDocument | ReadProblem]  # (path, source, file bytes)
@@ -18,8 +18,10 @@ Reader = Callable[[Path, str, bytes], ParsedDocument | ReadProblem]  # (path, so
 READERS: dict[str, Reader] = {
     ".txt": text.read_plain,
     ".text": text.read_plain,
-    ".md": text.read_markdown,
-    ".markdown": text.read_markdown,
+    ".md": markdown.read_markdown,
+    ".markdown": markdown.read_markdown,
+    ".rst": rst.read_rst,
+    ".rest": rst.read_rst,
 }
 
 

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 from fastapi.concurrency import run_in_threadpool
 
 from verbatim.service import telemetry as metrics
@@ -28,11 +27,9 @@ from verbatim.service.qa.backends import (
     llm_backend_name,
     stream_of,
 )
-from verbatim.service.qa.engine import BadRequest, Engine, passage_of
+from verbatim.service.qa.engine import BadRequest, Engine, Retrieved, passage_of
 from verbatim.service.qa.extractive import ABSTAIN_TEXT
-from verbatim.service.qa.retrieval import Hit
 from verbatim.service.qa.schemas import AskRequest, AskResponse, Passage
-from verbatim.service.qa.snapshot import Snapshot
 from verbatim.service.qa.verify import QuoteVerifier, stable_prefix
 from verbatim.settings import Settings
 
@@ -46,9 +43,7 @@ class Prepared:
     """A question with its retrieval done (so request errors surface before any streaming starts)."""
 
     request: AskRequest
-    snapshot: Snapshot
-    hits: list[Hit]
-    vector: np.ndarray
+    found: Retrieved
     passages: list[Passage]
     retrieve_s: float
 
@@ -113,25 +108,15 @@ class Answering:
     async def prepare(self, request: AskRequest) -> Prepared:
         """Retrieval in the thread pool (embedding is CPU work); raises BadRequest / NotReady as usual."""
         t0 = time.perf_counter()
-        snap, hits, vector = await run_in_threadpool(
+        found = await run_in_threadpool(
             self.engine.retrieve, request.question, request.top_k, request.sources
         )
-        return Prepared(
-            request,
-            snap,
-            hits,
-            vector,
-            [passage_of(h) for h in hits],
-            time.perf_counter() - t0,
-        )
+        return Prepared(request, found, [passage_of(h) for h in found.hits], time.perf_counter() - t0)
 
     async def extractive(self, prepared: Prepared) -> AskResponse:
         return await run_in_threadpool(
             self.engine.answer_extractive,
-            prepared.snapshot,
-            prepared.request.question,
-            prepared.hits,
-            prepared.vector,
+            prepared.found,
             prepared.retrieve_s,
         )
 

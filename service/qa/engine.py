@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,16 +15,20 @@ from verbatim.ingest.index.embedder import Encoder, load_encoder
 from verbatim.ingest.index.store import IndexStore, IndexUnavailable
 from verbatim.ingest.pipeline import Ingestor, IngestReport
 from verbatim.ingest.reader import PathOutsideRoot, read_text_exact, source_name
-from verbatim.service.qa.extractive import ABSTAIN_TEXT, Extracted, ExtractiveAnswerer, corpus_lexicon
+from verbatim.service.qa import language
+from verbatim.service.qa.extractive import ABSTAIN_TEXT, HEDGE_TEXT, Extracted, ExtractiveAnswerer
+from verbatim.service.qa.question import ParsedQuestion, parse
 from verbatim.service.qa.retrieval import Hit, Mode, Retriever
 from verbatim.service.qa.schemas import (
     ArticleOut,
     AskRequest,
     AskResponse,
     Citation,
+    Correction,
     DocumentList,
     DocumentResponse,
     DocumentSummary,
+    Offsets,
     PageOut,
     Passage,
     SearchRequest,
@@ -68,7 +73,7 @@ def passage_of(hit: Hit) -> Passage:
 
 
 def render_answer(extracted: Extracted) -> tuple[str, list[Citation]]:
-    """“quote” [n] … — every quote verbatim, numbered in order."""
+    """“quote” [n] … — every quote verbatim, numbered in order (a hedged answer says so first)."""
     citations = [
         Citation(
             n=n,
@@ -79,12 +84,24 @@ def render_answer(extracted: Extracted) -> tuple[str, list[Citation]]:
             quote=q.text,
             start=q.start,
             end=q.end,
+            highlights=[Offsets(start=s, end=e) for s, e in q.highlights],
             chunk_id=q.hit.chunk.chunk_id,
             score=round(q.score, 4),
         )
         for n, q in enumerate(extracted.quotes, start=1)
     ]
-    return " ".join(f"“{c.quote}” [{c.n}]" for c in citations), citations
+    text = " ".join(f"“{c.quote}” [{c.n}]" for c in citations)
+    return (f"{HEDGE_TEXT} {text}" if extracted.hedged else text), citations
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """What retrieval found for a question: the snapshot it read, the parsed question, hits, vector."""
+
+    snapshot: Snapshot
+    question: ParsedQuestion
+    hits: list[Hit]
+    vector: np.ndarray
 
 
 class Engine:
@@ -153,7 +170,7 @@ class Engine:
         started = time.perf_counter()
         n = 0
         try:
-            corpus_lexicon(snap)
+            language.warm_up()
             if self.answerer.word_vectors is not None:
                 vocabulary: Counter[str] = Counter()
                 for chunk in snap.chunks:
@@ -210,41 +227,59 @@ class Engine:
             raise BadRequest(f"unknown source(s): {', '.join(sorted(unknown)[:10])}", 422)
         return list(dict.fromkeys(sources))
 
+    def parse(self, snap: Snapshot, question: str) -> ParsedQuestion:
+        """The question parsed once against this snapshot's vocabulary (spelling) and the model's
+        language; a common English word (one the model's tokenizer holds whole) is never "corrected"."""
+        foreign = language.foreign_language(question, snap.vocabulary.counts.keys())
+        if foreign is not None:
+            return parse(question, language=foreign)
+        return parse(question, snap.vocabulary, self._is_common_word)
+
+    def _is_common_word(self, word: str) -> bool:
+        return self.encoder.count_tokens(word) <= 3  # [CLS] word [SEP]
+
     def retrieve(
         self, question: str, top_k: int, sources: list[str] | None, mode: Mode = "hybrid"
-    ) -> tuple[Snapshot, list[Hit], np.ndarray]:
+    ) -> Retrieved:
+        """Parse, embed and search a question (nothing is searched for a question in another language)."""
         snap = self.snapshot()
         wanted = self._check_sources(snap, sources)
-        vector = self.retriever.embed_query(question)
-        hits = self.retriever.search(snap, question, vector, top_k, wanted, mode)
-        return snap, hits, vector
+        parsed = self.parse(snap, question)
+        if parsed.language is not None:
+            return Retrieved(snap, parsed, [], np.zeros(0, dtype=np.float32))
+        vector = self.retriever.embed_query(parsed)
+        hits = self.retriever.search(snap, parsed, vector, top_k, wanted, mode)
+        return Retrieved(snap, parsed, hits, vector)
 
     def search(self, request: SearchRequest) -> SearchResponse:
-        _, hits, _ = self.retrieve(request.query, request.top_k, request.sources)
-        return SearchResponse(results=[passage_of(h) for h in hits])
+        found = self.retrieve(request.query, request.top_k, request.sources)
+        return SearchResponse(results=[passage_of(h) for h in found.hits])
 
     def ask(self, request: AskRequest, mode: Mode = "hybrid") -> AskResponse:
         """Answer with the extractive backend (model backends wrap this)."""
         t0 = time.perf_counter()
-        snap, hits, vector = self.retrieve(request.question, request.top_k, request.sources, mode)
-        retrieve_s = time.perf_counter() - t0
-        return self.answer_extractive(snap, request.question, hits, vector, retrieve_s=retrieve_s)
+        found = self.retrieve(request.question, request.top_k, request.sources, mode)
+        return self.answer_extractive(found, retrieve_s=time.perf_counter() - t0)
 
-    def answer_extractive(
-        self, snap: Snapshot, question: str, hits: list[Hit], vector: object, retrieve_s: float = 0.0
-    ) -> AskResponse:
+    def answer_extractive(self, found: Retrieved, retrieve_s: float = 0.0) -> AskResponse:
         """The extractive answer from already retrieved hits (also the model backends' fallback)."""
         t1 = time.perf_counter()
-        extracted = self.answerer.answer(snap, question, vector, hits)  # type: ignore[arg-type]
+        parsed = found.question
+        if parsed.language is not None:
+            extracted = Extracted([], True, 0.0, abstain_text=language.message(parsed.language))
+        else:
+            extracted = self.answerer.answer(found.snapshot, parsed, found.vector, found.hits)
         t2 = time.perf_counter()
         answer, citations = render_answer(extracted)
         return AskResponse(
             answer=(extracted.abstain_text or ABSTAIN_TEXT) if extracted.abstained else answer,
             abstained=extracted.abstained,
+            hedged=extracted.hedged and not extracted.abstained,
             backend="extractive",
             citations=citations,
-            passages=[passage_of(h) for h in hits],
+            passages=[passage_of(h) for h in found.hits],
             confidence=round(extracted.confidence, 4),
+            corrections=[Correction(**{"from": c.typed, "to": c.corrected}) for c in parsed.corrections],
             timings_ms={
                 "retrieve": round(retrieve_s * 1000, 2),
                 "answer": round((t2 - t1) * 1000, 2),

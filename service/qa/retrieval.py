@@ -15,7 +15,8 @@ import numpy as np
 from verbatim.ingest.index.embedder import Encoder
 from verbatim.ingest.index.records import ChunkRecord
 from verbatim.ingest.index.store import IndexStore
-from verbatim.service.qa.authorship import authorship_topic, byline_span, searched_text
+from verbatim.service.qa.authorship import byline_span
+from verbatim.service.qa.question import ParsedQuestion
 from verbatim.service.qa.snapshot import Snapshot
 from verbatim.service.qa.text import terms
 
@@ -50,14 +51,14 @@ class Retriever:
         self.encoder = encoder
         self.config = config or RetrievalConfig()
 
-    def embed_query(self, question: str) -> np.ndarray:
-        """The question vector, with the same model and settings as ingestion."""
-        return self.encoder.embed([searched_text(question)])[0]
+    def embed_query(self, question: ParsedQuestion) -> np.ndarray:
+        """The question vector (of what is searched: corrected, authorship topic), as at ingestion."""
+        return self.encoder.embed([question.searched])[0]
 
     def search(
         self,
         snapshot: Snapshot,
-        question: str,
+        question: ParsedQuestion,
         query_vector: np.ndarray,
         top_k: int,
         sources: Sequence[str] | None = None,
@@ -66,13 +67,12 @@ class Retriever:
         """Top chunks for the question, near-duplicates collapsed."""
         cfg = self.config
         fetch = max(cfg.fetch, top_k * 4)
-        topic = authorship_topic(question)
         scores: dict[int, float] = {}
         if mode in ("hybrid", "dense"):
             for rank, (chunk_id, _) in enumerate(self._dense(snapshot, query_vector, fetch, sources)):
                 scores[chunk_id] = scores.get(chunk_id, 0.0) + cfg.dense_weight / (cfg.rrf_k + rank + 1)
         if mode in ("hybrid", "lexical"):
-            for rank, index in enumerate(self._lexical(snapshot, topic or question, fetch, sources)):
+            for rank, index in enumerate(self._lexical(snapshot, question.searched, fetch, sources)):
                 scores[index] = scores.get(index, 0.0) + cfg.lexical_weight / (cfg.rrf_k + rank + 1)
         ordered = sorted(scores.items(), key=lambda kv: -kv[1])
         hits: list[Hit] = []
@@ -88,7 +88,7 @@ class Retriever:
             kept_shingles.append(shingles)
             if len(hits) >= top_k:
                 break
-        if hits and topic is not None:
+        if hits and question.authorship:
             return _with_byline(snapshot, hits, query_vector, top_k)
         return hits
 

@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, TypeVar
 
 import bm25s
@@ -20,6 +21,7 @@ import numpy as np
 
 from verbatim.ingest.index.records import ChunkRecord, DocumentRecord
 from verbatim.ingest.index.store import IndexStore, IndexUnavailable
+from verbatim.service.qa.spelling import Vocabulary
 from verbatim.service.qa.text import terms
 
 log = logging.getLogger("verbatim.snapshot")
@@ -55,6 +57,11 @@ class Snapshot:
         if self.chunks:
             self.bm25 = bm25s.BM25()
             self.bm25.index([t or ["\x00"] for t in tokenised], show_progress=False)
+
+    @cached_property
+    def vocabulary(self) -> Vocabulary:
+        """The corpus's words with counts: what a misspelt question word is read as (built on first use)."""
+        return Vocabulary(f"{c.title}\n{c.text}" for c in self.chunks)
 
     @property
     def chunk_count(self) -> int:

@@ -36,8 +36,9 @@ class ExtractiveBackend:
                 raise BackendError("bad_request", f"passage {p.n} is not in the index (chunk {p.chunk_id!r})")
             hits.append(Hit(chunk=snap.chunks[index], similarity=p.score, fused=0.0))
             number[p.chunk_id] = p.n
-        vector = self.engine.retriever.embed_query(question)
-        extracted = self.engine.answerer.answer(snap, question, vector, hits)
+        parsed = self.engine.parse(snap, question)
+        vector = self.engine.retriever.embed_query(parsed)
+        extracted = self.engine.answerer.answer(snap, parsed, vector, hits)
         if extracted.abstained or not extracted.quotes:
             return BackendAnswer(text=ABSTAIN_PHRASE)
         quotes = [(number[q.hit.chunk.chunk_id], q.text) for q in extracted.quotes]

@@ -1,0 +1,79 @@
+"""Hybrid retrieval on its own: weighted reciprocal-rank fusion, source filters, near-duplicate collapse."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from verbatim.ingest.index.records import ChunkRecord
+from verbatim.service.qa.question import parse
+from verbatim.service.qa.retrieval import RetrievalConfig, Retriever
+from verbatim.service.qa.snapshot import Snapshot
+
+TEXTS = {
+    "a": "Wheat from Kazakhstan reached Armenia by rail through Georgia in November.",
+    "b": "The ferry carried trucks across the Caspian Sea to the port of Aktau.",
+    "c": "Armenia and Azerbaijan agreed a transit route for grain and fuel.",
+    "d": "Wheat from Kazakhstan reached Armenia by rail through Georgia in November!",  # near-duplicate of a
+}
+
+
+def _record(cid: str, source: str, vector: np.ndarray) -> ChunkRecord:
+    text = TEXTS[cid]
+    return ChunkRecord(
+        chunk_id=cid, source=source, sha256="x", title="t", author=None, date=None, start=0, end=len(text),
+        text=text, vector=vector, sentences=[(0, len(text))], sentence_vectors=vector[None, :],
+    )  # fmt: skip
+
+
+class FakeStore:
+    """Dense search as Chroma would answer it: the ids in the order given, cosine = dot product."""
+
+    def __init__(self, chunks: list[ChunkRecord]) -> None:
+        self.chunks = chunks
+
+    def dense_query(
+        self, vector: np.ndarray, n: int, sources: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]:
+        found = [
+            (c.chunk_id, float(c.vector @ vector)) for c in self.chunks if not sources or c.source in sources
+        ]
+        return sorted(found, key=lambda kv: -kv[1])[:n]
+
+
+def _setup() -> tuple[Retriever, Snapshot, np.ndarray]:
+    eye = np.eye(4, dtype=np.float32)
+    chunks = [
+        _record("a", "one.txt", eye[0]),
+        _record("b", "two.txt", eye[1]),
+        _record("c", "two.txt", eye[2]),
+    ]
+    chunks.append(_record("d", "three.txt", eye[0]))
+    retriever = Retriever(FakeStore(chunks), encoder=None, config=RetrievalConfig())  # type: ignore[arg-type]
+    return retriever, Snapshot(version=1, documents={}, chunks=chunks), eye
+
+
+def test_fusion_ranks_what_both_retrievers_agree_on_first() -> None:
+    retriever, snap, eye = _setup()
+    # Dense prefers b (the vector), BM25 prefers a ("wheat Kazakhstan"): with lexical weight 1 and dense 0.5
+    # the lexical favourite leads, and the dense one is still retrieved.
+    hits = retriever.search(snap, parse("wheat Kazakhstan rail"), eye[1], top_k=3)
+    ids = [h.chunk.chunk_id for h in hits]
+    assert ids[0] == "a" and "b" in ids
+    assert hits[0].similarity == 0.0 and hits[0].fused > hits[-1].fused
+
+
+def test_near_duplicates_are_collapsed_and_sources_filter() -> None:
+    retriever, snap, eye = _setup()
+    ids = [h.chunk.chunk_id for h in retriever.search(snap, parse("wheat Kazakhstan rail"), eye[0], top_k=4)]
+    assert ids.count("a") + ids.count("d") == 1  # same text twice: one kept
+    only = retriever.search(snap, parse("wheat Kazakhstan grain"), eye[0], top_k=4, sources=["two.txt"])
+    assert {h.chunk.source for h in only} == {"two.txt"}
+
+
+def test_modes_use_one_side_only() -> None:
+    retriever, snap, eye = _setup()
+    dense = retriever.search(snap, parse("wheat Kazakhstan"), eye[1], top_k=1, mode="dense")
+    lexical = retriever.search(snap, parse("wheat Kazakhstan"), eye[1], top_k=1, mode="lexical")
+    assert dense[0].chunk.chunk_id == "b" and lexical[0].chunk.chunk_id in {"a", "d"}
