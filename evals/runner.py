@@ -390,7 +390,10 @@ def _opened(corpora: Sequence[EvalCorpus], data_root: Path) -> Iterator[dict[str
         out = {}
         for c in corpora:
             print(f"ingesting {c.name} into {data_root / c.name} …", flush=True)
-            out[c.name] = stack.enter_context(open_corpus(c, data_root / c.name))
+            try:
+                out[c.name] = stack.enter_context(open_corpus(c, data_root / c.name))
+            except Exception as exc:  # the corpus cannot be scored at all: say which and why, then stop
+                raise SystemExit(f"verbatim eval: ingest of corpus {c.name!r} failed: {exc}") from exc
             first = out[c.name].ingest_summary.splitlines()[0] if out[c.name].ingest_summary else ""
             print(f"  {first} ({out[c.name].ingest_seconds:.1f} s)", flush=True)
         yield out
