@@ -50,7 +50,7 @@ from verbatim.evals.benchutil import (
     write_report,
 )
 
-QUESTIONS = REPO / "evals" / "questions.jsonl"
+QUESTIONS = REPO / "evals" / "corpora" / "seeds" / "questions-legacy.jsonl"
 GOAL_ASK_P50_MS = 15.0
 GOAL_FLOOR_RATIO = 2.0
 GOAL_C8_RPS = 150.0

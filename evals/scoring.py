@@ -5,6 +5,12 @@ character offsets into the corpus and token overlap with the quotes an answer ci
 can always be traced back to a span of a seed file.
 
 Entry points: `load_questions`, `score_run`, `render_markdown` and `Thresholds`.
+
+Document text: for text formats (`.txt`, `.md`, `.rst`, …) the file read exactly as on disk; for
+converted formats (HTML, PDF, DOCX) the text the engine serves (`Engine.document(source).text` or
+`GET /documents/{source}`), passed in as `served`. Evidence strings of converted formats are matched
+whitespace-insensitively (any run of whitespace in the evidence matches any run in the text), because
+the people writing questions saw the document, not the extracted text.
 """
 
 from __future__ import annotations
@@ -15,13 +21,16 @@ import re
 import tomllib
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from verbatim.evals.calibration import Calibration, calibrate, render_reliability
+from verbatim.evals.quote_cuts import quote_cut
 
 Kind = Literal["fact", "number", "paraphrase", "multi", "unanswerable", "noise"]
 Split = Literal["dev", "test"]
@@ -30,6 +39,14 @@ RECALL_KS: tuple[int, ...] = (1, 3, 5, 10)
 NDCG_K = 10
 SUPPORT_SHARE = 0.6
 DEFAULT_THRESHOLDS_PATH = Path(__file__).with_name("thresholds.toml")
+# Formats whose document text is the file itself (DESIGN.md); every other format is converted.
+TEXT_SUFFIXES: frozenset[str] = frozenset({".txt", ".text", ".md", ".markdown", ".rst"})
+
+
+def is_text_format(source: str) -> bool:
+    """True when offsets of `source` point into the raw file (not into extracted text)."""
+    return Path(source).suffix.lower() in TEXT_SUFFIXES
+
 
 # --------------------------------------------------------------------------- question set
 
@@ -83,6 +100,15 @@ def load_questions(path: str | Path, split: Literal["dev", "test", "all"] = "dev
 # --------------------------------------------------------------------------- response shape
 
 
+class Highlight(BaseModel):
+    """A value marked inside a citation: `[start, end)` in the same document text."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    start: int
+    end: int
+
+
 class Citation(BaseModel):
     """A citation as `/ask` returns it; extra fields are ignored so the contract can grow."""
 
@@ -96,6 +122,7 @@ class Citation(BaseModel):
     end: int
     chunk_id: str = ""
     score: float | None = None
+    highlights: list[Highlight] = Field(default_factory=list)
 
 
 class Passage(BaseModel):
@@ -119,6 +146,8 @@ class AskResponse(BaseModel):
 
     answer: str = ""
     abstained: bool = False
+    hedged: bool = False
+    confidence: float | None = None
     backend: str | None = None
     citations: list[Citation] = Field(default_factory=list)
     passages: list[Passage] = Field(default_factory=list)
@@ -150,22 +179,35 @@ def _span(item: Citation | Passage) -> Span:
 # --------------------------------------------------------------------------- corpus
 
 
-class Corpus:
-    """Raw corpus files read exactly as the offset invariant defines them (UTF-8, newline="")."""
+ServedText = Callable[[str], str | None]
 
-    def __init__(self, root: str | Path) -> None:
+
+class Corpus:
+    """Document texts as the offset invariant defines them.
+
+    Text formats are read from the file (UTF-8, newline=""), never from the system under test.
+    Converted formats come from `served` (the engine's stored extraction); without it they are None.
+    """
+
+    def __init__(self, root: str | Path, served: ServedText | None = None) -> None:
         self.root = Path(root).resolve()
+        self.served = served
         self._cache: dict[str, str | None] = {}
 
     def text(self, source: str) -> str | None:
-        """The file's text, or None if it is missing or lies outside the corpus root."""
+        """The document's text, or None if it is missing, unreadable or lies outside the corpus root."""
         if source not in self._cache:
             path = (self.root / source).resolve()
             if not path.is_relative_to(self.root) or not path.is_file():
                 self._cache[source] = None
+            elif not is_text_format(source):
+                self._cache[source] = self.served(source) if self.served else None
             else:
-                with open(path, encoding="utf-8", newline="") as fh:
-                    self._cache[source] = fh.read()
+                try:
+                    with open(path, encoding="utf-8", newline="") as fh:
+                        self._cache[source] = fh.read()
+                except (OSError, UnicodeDecodeError):
+                    self._cache[source] = None
         return self._cache[source]
 
     def span_text(self, span: Span) -> str | None:
@@ -174,6 +216,28 @@ class Corpus:
         if text is None or not 0 <= span.start <= span.end <= len(text):
             return None
         return text[span.start : span.end]
+
+
+def find_loose(text: str, needle: str) -> list[tuple[int, int]]:
+    """Every `[start, end)` of `text` equal to `needle` up to whitespace: each whitespace run of the
+    needle matches any non-empty whitespace run of the text; leading and trailing whitespace is ignored."""
+    parts = needle.split()
+    if not parts:
+        return []
+    pattern = re.compile(r"\s+".join(re.escape(p) for p in parts))
+    return [(m.start(), m.end()) for m in pattern.finditer(text)]
+
+
+def find_evidence(text: str, evidence: str, *, exact: bool) -> list[tuple[int, int]]:
+    """Every occurrence of an evidence string: byte-exact for text formats, else whitespace-insensitive."""
+    if not exact:
+        return find_loose(text, evidence)
+    found: list[tuple[int, int]] = []
+    start = text.find(evidence)
+    while start != -1 and evidence:
+        found.append((start, start + len(evidence)))
+        start = text.find(evidence, start + 1)
+    return found
 
 
 def evidence_spans(question: Question, corpus: Corpus) -> list[Span]:
@@ -189,11 +253,9 @@ def evidence_spans(question: Question, corpus: Corpus) -> list[Span]:
             text = corpus.text(source)
             if text is None:
                 continue
-            start = text.find(evidence)
-            while start != -1:
-                spans.append(Span(source=source, start=start, end=start + len(evidence)))
+            for start, end in find_evidence(text, evidence, exact=is_text_format(source)):
+                spans.append(Span(source=source, start=start, end=end))
                 found = True
-                start = text.find(evidence, start + 1)
         if not found:
             raise ValueError(f"{question.id}: evidence not found in {question.sources}: {evidence[:80]!r}")
     return spans
@@ -654,6 +716,18 @@ def _metric_defs(ks: Sequence[int]) -> list[_MetricDef]:
             False,
             "above_zero",
         ),
+        _MetricDef(
+            "quote_cut_rate",
+            "citations whose quote starts or ends inside a sentence of the document (evals/quote_cuts.py)",
+            False,
+            "above_zero",
+        ),
+        _MetricDef("highlight_validity", "highlights inside their citation's span"),
+        _MetricDef(
+            "highlight_hit_rate",
+            "answered answerable questions with highlights where a highlight holds a gold answer",
+        ),
+        _MetricDef("hedged_rate", "questions answered with hedged: true", False, "above_zero"),
         _MetricDef("abstention_precision", "abstentions that were on unanswerable questions", True, "zero"),
         _MetricDef("abstention_recall", "unanswerable questions the service abstained on"),
         _MetricDef(
@@ -671,6 +745,8 @@ class QuestionScore(BaseModel):
     split: str
     answerable: bool
     abstained: bool
+    hedged: bool = False
+    confidence: float | None = None
     error: str | None = None
     evidence_spans: list[Span] = Field(default_factory=list)
     scores: dict[str, float | None] = Field(default_factory=dict)
@@ -750,6 +826,31 @@ def _score_question(question: Question, raw: Any, corpus: Corpus, ks: Sequence[i
             notes.append(f"passage {p.chunk_id or p.source} text != corpus[{p.start}:{p.end}]")
     r["passage_exactness"] = _Ratio(float(passage_ok), float(len(passages)))
 
+    # quotes cut inside a sentence, judged on the document text (evals/quote_cuts.py)
+    cuts = checked = 0
+    for c in citations:
+        text = corpus.text(c.source)
+        if text is None or not 0 <= c.start < c.end <= len(text):
+            continue
+        checked += 1
+        cut = quote_cut(text, c.start, c.end)
+        if cut.cut:
+            cuts += 1
+            notes.append(f"citation [{c.n}] {cut.reason}")
+    r["quote_cut_rate"] = _Ratio(float(cuts), float(checked))
+
+    # highlights: inside their citation, and (answerable questions) marking a gold answer
+    marked = [(c, h) for c in citations for h in c.highlights]
+    if marked:
+        inside = sum(c.start <= h.start < h.end <= c.end for c, h in marked)
+        r["highlight_validity"] = _Ratio(float(inside), float(len(marked)))
+        if answerable and not abstained:
+            texts = [
+                corpus.span_text(Span(source=c.source, start=h.start, end=h.end)) or "" for c, h in marked
+            ]
+            hit = any(answer_in_text(a, t) for a in question.answers for t in texts)
+            r["highlight_hit_rate"] = _Ratio(float(hit), 1.0)
+
     # grounding: against gold
     if answerable:
         precise = sum(
@@ -773,7 +874,8 @@ def _score_question(question: Question, raw: Any, corpus: Corpus, ks: Sequence[i
         unsupported_sentences = [f"{chk.sentence} — {chk.reason}" for chk in unsupported]
         r["unsupported_sentence_rate"] = _Ratio(float(len(unsupported)), float(len(checks)))
 
-    # abstention
+    # abstention and hedging
+    r["hedged_rate"] = _Ratio(float(resp.hedged and error is None and not abstained), 1.0)
     if abstained:
         r["abstention_precision"] = _Ratio(float(not answerable), 1.0)
     if not answerable:
@@ -787,6 +889,8 @@ def _score_question(question: Question, raw: Any, corpus: Corpus, ks: Sequence[i
         split=question.split,
         answerable=answerable,
         abstained=abstained,
+        hedged=bool(resp.hedged) and error is None,
+        confidence=None if error else resp.confidence,
         error=error,
         evidence_spans=gold,
         scores={name: ratio.value for name, ratio in r.items()},
@@ -831,6 +935,7 @@ class EvalReport(BaseModel):
     bootstrap: BootstrapSettings
     metrics: dict[str, MetricResult]
     by_kind: dict[str, dict[str, MetricResult]]
+    calibration: Calibration = Field(default_factory=lambda: Calibration(n=0))
     questions: list[QuestionScore]
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -908,7 +1013,7 @@ def _aggregate(
 def score_run(
     questions: Sequence[Question],
     responses: Mapping[str, Any] | Sequence[Any],
-    corpus_root: str | Path,
+    corpus_root: str | Path | Corpus,
     *,
     resamples: int = 1000,
     seed: int = 0,
@@ -927,7 +1032,7 @@ def score_run(
         if len(responses) != len(questions):
             raise ValueError(f"{len(responses)} responses for {len(questions)} questions")
         lookup = {q.id: r for q, r in zip(questions, responses, strict=True)}
-    corpus = Corpus(corpus_root)
+    corpus = corpus_root if isinstance(corpus_root, Corpus) else Corpus(corpus_root)
     max_passages = 0
     for q in questions:
         raw = lookup.get(q.id)
@@ -942,7 +1047,16 @@ def score_run(
         subset = [s for s in scored if s.question.kind == kind]
         if subset:
             by_kind[kind] = {k: v for k, v in _aggregate(subset, defs, settings).items() if v.n > 0}
+    rated = [s.score for s in scored if s.score.confidence is not None]
+    calibration = calibrate(
+        [float(q.confidence or 0.0) for q in rated],
+        [q.answerable for q in rated],
+        resamples=resamples,
+        seed=seed,
+        level=confidence,
+    )
     return EvalReport(
+        calibration=calibration,
         n_questions=len(questions),
         n_answerable=sum(q.answerable for q in questions),
         n_unanswerable=sum(not q.answerable for q in questions),
@@ -990,6 +1104,8 @@ def render_markdown(report: EvalReport, max_failing: int = 40) -> str:
                 cells.append("—" if cell is None else f"{_fmt(cell.value)} (n={cell.n})")
             if any(c != "—" for c in cells):
                 lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "## Calibration of `confidence` (label: the question is answerable)", ""]
+    lines.append(render_reliability(report.calibration))
     failing = [(m.name, m.failing) for m in report.metrics.values() if m.failing]
     if failing:
         lines += ["", "## Failing questions", ""]
@@ -1003,13 +1119,20 @@ def render_markdown(report: EvalReport, max_failing: int = 40) -> str:
 # --------------------------------------------------------------------------- thresholds
 
 
-class Thresholds(BaseModel):
-    """Release gates: `min` values a metric must reach, `max` values it must not exceed."""
+class Bounds(BaseModel):
+    """`min` values a metric must reach, `max` values it must not exceed."""
 
     model_config = ConfigDict(extra="forbid")
 
     min: dict[str, float] = Field(default_factory=dict)
     max: dict[str, float] = Field(default_factory=dict)
+
+
+class Thresholds(Bounds):
+    """Release gates: global bounds for every corpus, and `[corpus.NAME]` tables that add to them or
+    override a global bound for one corpus. Metric names are keys of EvalReport.metrics, plus `ece`."""
+
+    corpus: dict[str, Bounds] = Field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Thresholds:
@@ -1017,29 +1140,41 @@ class Thresholds(BaseModel):
         with open(path or DEFAULT_THRESHOLDS_PATH, "rb") as fh:
             return cls.model_validate(tomllib.load(fh))
 
-    def check(self, report: EvalReport) -> list[str]:
+    def for_corpus(self, corpus: str | None) -> Bounds:
+        """The bounds that apply to one corpus: the global ones, overridden by its own table."""
+        own = self.corpus.get(corpus or "", Bounds())
+        return Bounds(min={**self.min, **own.min}, max={**self.max, **own.max})
+
+    def check(self, report: EvalReport, corpus: str | None = None) -> list[str]:
         """Human-readable failures; an empty list means every gate passed.
 
         A metric that was not computed (e.g. recall@5 when fewer than 5 passages came back)
         fails its gate rather than passing silently.
         """
+        bounds = self.for_corpus(corpus)
         failures: list[str] = []
-        for name, bound in self.min.items():
+        for name, bound in bounds.min.items():
             failures += _check_one(report, name, bound, "min")
-        for name, bound in self.max.items():
+        for name, bound in bounds.max.items():
             failures += _check_one(report, name, bound, "max")
         return failures
 
 
 def _check_one(report: EvalReport, name: str, bound: float, direction: str) -> list[str]:
-    metric = report.metrics.get(name)
-    if metric is None or metric.value is None:
+    failing: list[str] = []
+    if name == "ece":
+        value = report.calibration.ece
+    else:
+        metric = report.metrics.get(name)
+        value = None if metric is None else metric.value
+        failing = [] if metric is None else metric.failing
+    if value is None:
         return [f"{name}: not computed (needs >= {bound})" if direction == "min" else f"{name}: not computed"]
     eps = 1e-9
-    if direction == "min" and metric.value < bound - eps:
-        return [f"{name} = {metric.value:.3f} < {bound} (min); failing: {', '.join(metric.failing[:20])}"]
-    if direction == "max" and metric.value > bound + eps:
-        return [f"{name} = {metric.value:.3f} > {bound} (max); failing: {', '.join(metric.failing[:20])}"]
+    if direction == "min" and value < bound - eps:
+        return [f"{name} = {value:.3f} < {bound} (min); failing: {', '.join(failing[:20])}"]
+    if direction == "max" and value > bound + eps:
+        return [f"{name} = {value:.3f} > {bound} (max); failing: {', '.join(failing[:20])}"]
     return []
 
 

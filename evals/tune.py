@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -70,10 +71,13 @@ def open_engine(name: str) -> Engine:
     return engine
 
 
-def gather(name: str, engine: Engine) -> list[Item]:
+def gather(name: str, engine: Engine, questions: list[Question] | None = None) -> list[Item]:
+    """Retrieve once for each question (default: the corpus's dev split) and build its candidates."""
     snap = engine.snapshot()
     items = []
-    for q in load_questions(CORPORA / name / "questions.jsonl", "dev"):
+    if questions is None:
+        questions = load_questions(CORPORA / name / "questions.jsonl", "dev")
+    for q in questions:
         found = engine.retrieve(q.question, TOP_K, None)
         cands = engine.answerer.candidates(snap, found.question, found.vector, found.hits)
         items.append(Item(name, q, found.question, found.hits, cands))
@@ -149,49 +153,69 @@ def abstention_figures(p: np.ndarray, y: np.ndarray, threshold: float) -> str:
     return f"abstention P {precision:.2f} R {recall:.2f} false abstention {false_abs:.2f}"
 
 
+def fit(engines: dict[str, Engine], items: list[Item], log: Callable[[str], None] = print) -> AnswerModel:
+    """Fit ranking weights, confidence and operating point on `items` (see the module docstring), in
+    memory. The engines' answerers are left with other models: callers set the one they want."""
+    grid = [
+        replace(NEUTRAL, w_semantic=a, w_lexical=b, w_type=c, w_rank=d, second_quote_ratio=r)
+        for a, b, c, d, r in itertools.product(
+            [0.3, 0.5, 0.7], [0.2, 0.35, 0.5], [0.0, 0.1, 0.2], [0.0, 0.05, 0.15], [0.85, 0.9]
+        )
+    ]
+    ranking = max(grid, key=lambda m: hit_rate(engines, items, m))
+    log(f"ranking: {ranking} hit rate (mean over corpora) {hit_rate(engines, items, ranking):.4f}")
+    x = feature_rows(engines, items, ranking)
+    y = np.array([1.0 if i.question.answerable else 0.0 for i in items])
+    if y.min() == y.max():
+        raise ValueError("fitting confidence needs answerable and unanswerable dev questions")
+    groups = np.array([i.corpus for i in items])
+    w, b = logistic(x, y)
+    p = 1 / (1 + np.exp(-(x @ w + b)))
+    below = abstain_threshold(p, y, groups)
+    model = replace(
+        ranking,
+        weights=tuple(round(float(v), 4) for v in w),
+        bias=round(b, 4),
+        answer_at=0.5,
+        abstain_below=round(min(below, 0.5), 3),
+    )
+    log(f"confidence: {dict(zip(FEATURES, model.weights, strict=True))} bias {model.bias}")
+    log(f"operating point: answer at {model.answer_at} abstain below {model.abstain_below}")
+    return model
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m verbatim.evals.tune", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--corpus", action="append", help="corpus to fit on (default: every corpus with questions)"
+        "--corpus",
+        "--fit-corpora",
+        action="append",
+        nargs="+",
+        help="corpora to fit on (repeatable; default: every corpus with questions)",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="print the fit, do not write answer_model.json"
     )
     args = parser.parse_args(argv)
-    names = args.corpus or corpus_names()
+    names = [n for group in args.corpus for n in group] if args.corpus else corpus_names()
     engines = {name: open_engine(name) for name in names}
     try:
         items = [item for name in names for item in gather(name, engines[name])]
-        grid = [
-            replace(NEUTRAL, w_semantic=a, w_lexical=b, w_type=c, w_rank=d, second_quote_ratio=r)
-            for a, b, c, d, r in itertools.product(
-                [0.3, 0.5, 0.7], [0.2, 0.35, 0.5], [0.0, 0.1, 0.2], [0.0, 0.05, 0.15], [0.85, 0.9]
-            )
-        ]
-        ranking = max(grid, key=lambda m: hit_rate(engines, items, m))
-        print(
-            "ranking:", ranking, "hit rate (mean over corpora)", round(hit_rate(engines, items, ranking), 4)
-        )
-        x = feature_rows(engines, items, ranking)
+        model = fit(engines, items)
+        x = feature_rows(engines, items, model)
         y = np.array([1.0 if i.question.answerable else 0.0 for i in items])
         groups = np.array([i.corpus for i in items])
-        w, b = logistic(x, y)
+        w, b = np.array(model.weights), model.bias
         p = 1 / (1 + np.exp(-(x @ w + b)))
-        below = abstain_threshold(p, y, groups)
-        model = replace(
-            ranking,
-            weights=tuple(round(float(v), 4) for v in w),
-            bias=round(b, 4),
-            answer_at=0.5,
-            abstain_below=round(min(below, 0.5), 3),
-        )
-        print("confidence:", dict(zip(FEATURES, model.weights, strict=True)), "bias", model.bias)
-        print("operating point: answer at", model.answer_at, "abstain below", model.abstain_below)
         for name in names:
             held = groups == name
             w_o, b_o = logistic(x[~held], y[~held]) if len(names) > 1 else (w, b)
             p_o = 1 / (1 + np.exp(-(x[held] @ w_o + b_o)))
-            t_o = abstain_threshold(p[~held], y[~held], groups[~held]) if len(names) > 1 else below
+            t_o = (
+                abstain_threshold(p[~held], y[~held], groups[~held])
+                if len(names) > 1
+                else model.abstain_below
+            )
             print(f"{name}: in-sample {abstention_figures(p[held], y[held], model.abstain_below)}")
             print(f"{name}: leave-one-corpus-out {abstention_figures(p_o, y[held], t_o)}")
         if not args.dry_run:

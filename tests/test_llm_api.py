@@ -442,8 +442,8 @@ def test_eval_over_http_with_the_model_backend_reports_support_and_dropped_quote
     assert code == 0
     out = capsys.readouterr().out
     assert "unsupported_sentence_rate" in out
-    report = json.loads((tmp_path / "reports" / "eval-all.json").read_text())
+    report = json.loads((tmp_path / "reports" / "eval-seeds-all.json").read_text())
     assert report["backend"]["answers_by_backend"] == {"llm": 4}
     assert report["backend"]["dropped_quotes"] == 4 and report["backend"]["errors"] == 0
-    assert report["hybrid"]["metrics"]["quote_exactness"]["value"] == 1.0
+    assert report["system"]["metrics"]["quote_exactness"]["value"] == 1.0
     assert "model quotes dropped by verification 4" in out

@@ -36,7 +36,8 @@ ADDED = (
 
 
 def questions() -> list[str]:
-    lines = (REPO / "evals" / "questions.jsonl").read_text(encoding="utf-8").splitlines()
+    legacy = REPO / "evals" / "corpora" / "seeds" / "questions-legacy.jsonl"
+    lines = legacy.read_text(encoding="utf-8").splitlines()
     found = [json.loads(line)["question"] for line in lines if line.strip()]
     return found[:60] or ["Who lifted the transit ban?"]
 

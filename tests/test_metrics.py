@@ -422,11 +422,14 @@ def test_report_cis_contain_point_estimates_and_round_trip_json(corpus: Path) ->
 
 
 def test_thresholds_load_and_check(corpus: Path, tmp_path: Path) -> None:
-    thresholds = Thresholds.load()
-    assert thresholds.min["quote_exactness"] == 1.0  # the hard gate never loosens
+    loaded = Thresholds.load()
+    assert loaded.min["quote_exactness"] == 1.0  # the hard gate never loosens, on any corpus
+    thresholds = loaded.for_corpus("seeds")
+    assert loaded.for_corpus("no-such-corpus").min == loaded.min
     gated = {"evidence_recall_at_5", "answer_hit_rate", "abstention_precision", "abstention_recall"}
     assert gated <= set(thresholds.min) and set(thresholds.max) == {"false_abstention_rate"}
     assert all(0 < v <= 1 for v in [*thresholds.min.values(), *thresholds.max.values()])
+    assert loaded.check(score_run([question("t0", ["Azerbaijan"], [S_LIFT])], {}, corpus), corpus="seeds")
 
     qs = [question("t1", ["Azerbaijan"], [S_LIFT]), question("t2", [], [], kind="unanswerable")]
     five = [passage(S_LIFT), passage(S_TRADE), passage(S_WHEAT), passage(S_TAIL), passage("Transit news")]
@@ -434,13 +437,13 @@ def test_thresholds_load_and_check(corpus: Path, tmp_path: Path) -> None:
         "t1": response(f"“{S_LIFT}” [1]", citations=[citation(1, S_LIFT)], passages=five),
         "t2": response("Not in the documents.", abstained=True, passages=five),
     }
-    assert thresholds.check(score_run(qs, good, corpus)) == []
+    assert loaded.check(score_run(qs, good, corpus), corpus="seeds") == []
 
     bad = {
         "t1": response("Not in the documents.", abstained=True, passages=five[1:]),
         "t2": response(f"“{S_TAIL}” [1]", citations=[citation(1, S_TRADE, quote=S_TAIL)], passages=five),
     }
-    failures = thresholds.check(score_run(qs, bad, corpus))
+    failures = loaded.check(score_run(qs, bad, corpus), corpus="seeds")
     names = {f.split()[0].rstrip(":") for f in failures}
     assert names == {
         "quote_exactness",
@@ -452,6 +455,15 @@ def test_thresholds_load_and_check(corpus: Path, tmp_path: Path) -> None:
     }
 
     custom = tmp_path / "t.toml"
-    custom.write_text("[min]\nevidence_recall_at_10 = 0.5\n", encoding="utf-8")
+    custom.write_text(
+        "[min]\nevidence_recall_at_10 = 0.5\n"
+        "[corpus.c.max]\nece = 0.0\n[corpus.c.min]\nevidence_recall_at_10 = 0\n",
+        encoding="utf-8",
+    )
     failures = Thresholds.load(custom).check(score_run(qs, good, corpus))
     assert failures == ["evidence_recall_at_10: not computed (needs >= 0.5)"]
+    # a corpus table overrides a global bound and may gate calibration (no confidences here: not computed)
+    assert Thresholds.load(custom).check(score_run(qs, good, corpus), corpus="c") == [
+        "evidence_recall_at_10: not computed (needs >= 0.0)",
+        "ece: not computed",
+    ]

@@ -1,4 +1,7 @@
-"""The question set is only useful if every gold span really is in the corpus: check that here."""
+"""A question set is only useful if every gold span really is in the corpus: check that here.
+
+The validator (`evals/validate_questions.py`) runs over every corpus with a questions.jsonl; the legacy
+seed questions (written with the system, evals/README.md) keep their own, older checks below."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ if str(ROOT) not in sys.path:
 from verbatim.evals.scoring import KINDS, Corpus, answer_in_text, evidence_spans, load_questions  # noqa: E402
 
 SEEDS = ROOT / "seeds"
-QUESTIONS = ROOT / "evals" / "questions.jsonl"
+QUESTIONS = ROOT / "evals" / "corpora" / "seeds" / "questions-legacy.jsonl"
 
 # Where each article starts, by a marker that opens it (000 repeats its one article).
 ARTICLE_MARKERS: dict[str, list[str]] = {
@@ -166,3 +169,129 @@ def test_duplicated_article_yields_two_evidence_spans() -> None:
     assert len(spans) == 2 * len(q.evidence)
     text = _read("000_471aab2a35820a5e.txt")
     assert all(text[s.start : s.end] in q.evidence for s in spans)
+
+
+# ------------------------------------------------------------------- the validator, on every corpus
+
+from verbatim.evals.suite import all_corpora  # noqa: E402
+from verbatim.evals.validate_questions import is_paraphrase, main, validate  # noqa: E402
+
+WITH_QUESTIONS = all_corpora()
+
+
+@pytest.mark.parametrize("corpus", WITH_QUESTIONS, ids=[c.name for c in WITH_QUESTIONS])
+def test_every_corpus_question_set_validates(corpus) -> None:  # type: ignore[no-untyped-def]
+    """Evidence in formats no reader handles yet is skipped (a warning), never counted as found."""
+    result = validate(corpus.root.parent)
+    not_extractive = [e for e in result.errors if "answer(s) occurs in its evidence" in e]
+    others = [e for e in result.errors if e not in not_extractive]
+    assert not others, "\n".join(others[:30])
+    if not_extractive:  # a known problem of the question set, for its writers: visible, not hidden
+        pytest.xfail(
+            f"{len(not_extractive)} questions have no answer inside their evidence (evals/README.md)"
+        )
+
+
+def _line(**kw: object) -> str:
+    row = {
+        "id": "q1",
+        "question": "Which port got the loan?",
+        "answers": ["Aktau"],
+        "evidence": ["The port of Aktau got a loan."],
+        "source": "a.txt",
+        "kind": "fact",
+        "split": "dev",
+    }
+    return json.dumps({**row, **kw})
+
+
+def _corpus(tmp_path: Path, lines: list[str], files: dict[str, str] | None = None) -> Path:
+    docs = tmp_path / "c" / "documents"
+    docs.mkdir(parents=True)
+    for name, text in (files or {"a.txt": "Header\nThe port of Aktau got a loan.\nIt was\nlarge.\n"}).items():
+        (docs / name).write_text(text, encoding="utf-8", newline="")
+    (tmp_path / "c" / "questions.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return tmp_path / "c"
+
+
+def test_validator_accepts_a_good_set_and_measures_shares(tmp_path: Path) -> None:
+    lines = [
+        _line(id="q1"),
+        _line(id="q2", question="where did money go to upgrade a harbour", split="test"),
+        _line(id="q3", question="What did the loan cost?", answers=[], evidence=[], kind="unanswerable"),
+    ]
+    result = validate(_corpus(tmp_path, lines), min_paraphrase=0.3)
+    assert result.ok, result.errors
+    assert result.unanswerable_share == pytest.approx(1 / 3)
+    assert result.paraphrase_share == 1.0
+    assert main([str(tmp_path / "c")]) == 0
+    strict = validate(tmp_path / "c", min_paraphrase=1.01)
+    assert any("paraphrased" in e for e in strict.errors)
+
+
+def test_validator_reports_every_kind_of_error(tmp_path: Path) -> None:
+    lines = [
+        _line(id="q1"),
+        _line(id="q1"),  # duplicate id
+        "not json",
+        _line(id="q3", kind="trivia"),
+        _line(id="q4", split="train"),
+        _line(id="q5", evidence=["The port of Aktau got a  loan."]),  # not byte-exact in a .txt
+        _line(id="q6", answers=["Baku"]),  # answer not in evidence
+        _line(id="q7", source="missing.txt"),
+        _line(id="q8", kind="unanswerable"),  # has answers
+        _line(id="q9", evidence=[]),  # answerable without evidence
+        json.dumps({"id": "q10", "question": "?"}),
+        _line(id="q11", question="Which port got the loan?", split="test"),  # duplicate of q1 across splits
+    ]
+    result = validate(_corpus(tmp_path, lines))
+    text = "\n".join(result.errors)
+    for needle in [
+        "duplicate id 'q1'",
+        "not JSON",
+        "kind 'trivia'",
+        "split 'train'",
+        "q5: evidence not found",
+        "q6: none of its 1 answer(s)",
+        "q7: source 'missing.txt'",
+        "q8: kind unanswerable but has answers",
+        "q9: answerable but no evidence",
+        "missing field(s)",
+        "q1 and q11 are near-duplicates",
+        "unanswerable (at least 20%)",
+    ]:
+        assert needle in text, needle
+    assert main([str(tmp_path / "c")]) == 1
+
+
+def test_paraphrase_means_no_shared_four_word_run() -> None:
+    from verbatim.evals.scoring import Question
+
+    base = {
+        "id": "x",
+        "answers": ["Aktau"],
+        "evidence": ["The port of Aktau got a loan."],
+        "source": "a.txt",
+        "kind": "fact",
+    }
+    assert not is_paraphrase(
+        Question.model_validate({**base, "question": "Is it so that the port of Aktau got a loan?"})
+    )
+    assert is_paraphrase(Question.model_validate({**base, "question": "Which harbour was lent money?"}))
+
+
+def test_converted_formats_are_matched_loosely_or_skipped_until_a_reader_exists(tmp_path: Path) -> None:
+    lines = [
+        _line(id="q1", source="page.zzz", evidence=["Aktau, anything at all"]),
+        _line(
+            id="q2",
+            question="What did it cost?",
+            answers=[],
+            evidence=[],
+            kind="unanswerable",
+            source="page.zzz",
+        ),
+    ]
+    result = validate(_corpus(tmp_path, lines, {"page.zzz": "<p>x</p>"}), min_paraphrase=0)
+    assert result.ok, result.errors
+    assert result.unchecked == 1 and any("not checkable yet" in w for w in result.warnings)
