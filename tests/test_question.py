@@ -66,3 +66,22 @@ def test_parse_corrects_against_the_corpus_and_keeps_the_rest() -> None:
 def test_authorship_questions_search_their_topic() -> None:
     parsed = parse("Who wrote the article on the transit ban?")
     assert parsed.authorship and parsed.wants == "person" and parsed.searched == "the transit ban"
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("xargs exit code when command not found", "number"),
+        ("black default line length", "number"),
+        ("PYTHONHASHSEED allowed range", "number"),
+        ("What is the default value of PERMANENT_SESSION_LIFETIME?", "value"),
+        ("short name for MIT license in debian copyright file", "value"),
+    ],
+)
+def test_keyword_queries_ask_for_values_too(question: str, kind: str) -> None:
+    assert wanted_value(question) == kind
+
+
+def test_any_value_is_a_figure_a_version_or_an_option() -> None:
+    text = "It defaults to timedelta(days=31); see `SESSION_COOKIE_NAME` and version 2.1."
+    assert {text[s:e] for s, e in value_spans(text, "value")} >= {"31", "`SESSION_COOKIE_NAME`", "2.1"}

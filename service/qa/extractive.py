@@ -138,7 +138,8 @@ class ExtractiveAnswerer:
                     continue
                 window_terms = sentence_terms | _neighbour_terms(snapshot, chunk, i)
                 lexical = coverage(snapshot, qterms, window_terms)
-                typed = float(offers_value(_window_text(chunk, i), question))
+                # Ranked by what the sentence itself offers: the quote must hold the value.
+                typed = float(offers_value(sentence, question))
                 out.append(Candidate(rank, hit, start, end, float(sim), lexical, typed))
         return self.rescore(out)
 
@@ -157,7 +158,7 @@ class ExtractiveAnswerer:
             "lexical": best.lexical,
             "passage_lexical": coverage(snapshot, qterms, passage_terms),
             "passage_similarity": best.hit.similarity,
-            "offers_value": best.type_match,
+            "offers_value": float(offers_value(window, question)),
             "unknown_terms": coverage(snapshot, qterms, {t for t in qterms if t not in snapshot.idf}),
             "support": self.support(question, f"{chunk.title} {window}"),
         }

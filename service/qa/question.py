@@ -21,7 +21,7 @@ from verbatim.service.qa.authorship import authorship_topic
 from verbatim.service.qa.spelling import Correction, Vocabulary, apply, corrections
 from verbatim.service.qa.text import STOPWORDS, fold, terms, words
 
-ValueKind = Literal["number", "date", "version", "option", "person", "place"]
+ValueKind = Literal["number", "date", "version", "option", "person", "place", "value"]
 
 _ASKS: list[tuple[ValueKind, re.Pattern[str]]] = [
     ("version", re.compile(r"\bversions?\b|\breleases?\b.*\b(which|what|since|first|added|dropped)\b", re.I)),
@@ -55,6 +55,16 @@ _ASKS: list[tuple[ValueKind, re.Pattern[str]]] = [
         re.compile(r"^\s*(who|whom|whose)\b|\bwho\s+(is|was|were|wrote|said|leads|led)\b|\bby whom\b", re.I),
     ),
     ("place", re.compile(r"^\s*where\b|\bwhere\s+(is|are|was|were|do|does|did|can|should)\b", re.I)),
+    # Keyword queries and "what is the default …": a figure or setting without an interrogative.
+    (
+        "number",
+        re.compile(
+            r"\b(exit|return|status|error)\s+(code|codes|status|value)\b|\b(minimum|maximum|max|min|size"
+            r"|limit|length|level|timeout|port|range|count|interval|percentage|how\s+much)\b",
+            re.I,
+        ),
+    ),
+    ("value", re.compile(r"\b(default|value|values|name\s+of|short\s+name|called)\b", re.I)),
 ]
 
 _NUMBER_WORDS = (
@@ -65,7 +75,7 @@ _MONTHS = (
     r"January|February|March|April|May|June|July|August|September|October|November|December"
     r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
 )
-_VALUE: dict[ValueKind, re.Pattern[str]] = {
+_VALUE: dict[str, re.Pattern[str]] = {
     "number": re.compile(
         rf"(?<![\w.])[-+]?\d[\d,]*(?:\.\d+)?(?:\s?(?:%|per ?cent))?(?![\w.]*\d)|\b(?:{_NUMBER_WORDS})\b", re.I
     ),
@@ -150,8 +160,14 @@ def parse(
     )
 
 
+_ANY_VALUE: tuple[ValueKind, ...] = ("number", "version", "option")
+
+
 def value_spans(text: str, kind: ValueKind) -> list[tuple[int, int]]:
-    """Spans of `text` holding a value of the kind (offsets into `text`)."""
+    """Spans of `text` holding a value of the kind (offsets into `text`); "value" is any figure,
+    version or option-like token."""
+    if kind == "value":
+        return sorted({span for k in _ANY_VALUE for span in value_spans(text, k)})
     spans = [m.span() for m in _VALUE[kind].finditer(text)]
     if kind == "person":  # a capitalised run at a sentence start is usually not a name
         spans = [(s, e) for s, e in spans if s > 0 and not text[:s].rstrip().endswith((".", "!", "?"))]
