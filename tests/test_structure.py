@@ -245,6 +245,7 @@ def test_real_files_sections(encoder: Encoder) -> None:
     assert isinstance(rich, ParsedDocument) and rich.title == "Rich Library"
     tar = read_document(PLAINTEXT / "tar.1.txt", PLAINTEXT)
     assert isinstance(tar, ParsedDocument)
+    assert tar.title == "tar - an archiving utility"  # the NAME line, not the "TAR(1) … TAR(1)" header
     headings = [tar.text[b.start : b.end] for b in tar.blocks if b.kind == "heading"]
     assert headings[:4] == ["NAME", "SYNOPSIS", "NOTE", "DESCRIPTION"] and "OPTIONS" in headings
     prepared = prepare(tar, encoder, PLAINTEXT)

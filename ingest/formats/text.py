@@ -10,6 +10,7 @@ debris) apply to its lines.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 from verbatim.ingest.document import Block, ParsedDocument
@@ -57,9 +58,17 @@ def read_plain(path: Path, source: str, data: bytes) -> ParsedDocument | ReadPro
     return ParsedDocument(source, path, "text", text, digest, title=title, blocks=tuple(blocks))
 
 
+_MAN_HEADER = re.compile(r"^\s*([\w.:+-]+)\(\w+\)\s.*\s\1\(\w+\)\s*$")
+
+
 def leading_title(text: str, blocks: list[Block]) -> str | None:
-    """A plain text's title: its first block when that is one short line before any heading (a title
-    page line, a man page's header); else its first level-1 heading."""
+    """A plain text's title: a man page's one-line description ("tar - an archiving utility", from its
+    NAME section, rather than the "TAR(1) GNU TAR Manual TAR(1)" header); else its first block when that
+    is one short line before any heading (a title page line); else None."""
+    if blocks and _MAN_HEADER.match(text[blocks[0].start : blocks[0].end]):
+        for i, block in enumerate(blocks[:-1]):
+            if block.kind == "heading" and text[block.start : block.end].strip() == "NAME":
+                return " ".join(text[blocks[i + 1].start : blocks[i + 1].end].split())
     if blocks and blocks[0].kind in ("paragraph", "heading"):
         first = text[blocks[0].start : blocks[0].end]
         words = first.split()
