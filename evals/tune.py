@@ -6,8 +6,9 @@
    chosen quotes (the mean of per-corpus rates, so no corpus dominates by size);
 2. confidence: plain (unweighted, L2) logistic regression over FEATURES, label "the question is
    answerable", pooled over the corpora — unweighted, so its output is a probability;
-3. the operating point: `answer_at` 0.5; `abstain_below` the highest threshold whose false-abstention
-   rate on every corpus stays within FALSE_ABSTENTION_BUDGET (refuse only when confident).
+3. the operating point: `abstain_below` the highest threshold whose false-abstention rate on every
+   corpus stays within FALSE_ABSTENTION_BUDGET (refuse only when confident); `answer_at` the lowest
+   threshold above which ANSWER_PRECISION of the dev questions are answerable (hedged below it).
 Leave-one-corpus-out figures (fitted without a corpus, scored on it) are printed for each corpus.
 """
 
@@ -33,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 CORPORA = REPO / "evals" / "corpora"
 DATA = REPO / "reports" / "eval-data"
 FALSE_ABSTENTION_BUDGET = 0.08
+ANSWER_PRECISION = 0.9  # answers above answer_at are not hedged
 TOP_K = 5
 # Used only to build candidates before the grid picks the real ranking weights.
 NEUTRAL = AnswerModel(0.5, 0.3, 0.1, 0.05, 0.9, (0.0,) * len(FEATURES), 0.0, 0.5, 0.0)
@@ -132,7 +134,7 @@ def logistic(
 def abstain_threshold(p: np.ndarray, y: np.ndarray, groups: np.ndarray) -> float:
     """The highest threshold at which no corpus refuses more than the budget of its answerable questions."""
     best = 0.0
-    for t in np.linspace(0.0, 0.5, 51):
+    for t in np.linspace(0.0, 1.0, 101):
         ok = all(
             ((p[(groups == g) & (y == 1)] < t).mean() if ((groups == g) & (y == 1)).any() else 0.0)
             <= FALSE_ABSTENTION_BUDGET
@@ -143,14 +145,30 @@ def abstain_threshold(p: np.ndarray, y: np.ndarray, groups: np.ndarray) -> float
     return best
 
 
+def answer_threshold(p: np.ndarray, y: np.ndarray, floor: float) -> float:
+    """The lowest threshold (at least `floor`) above which at least ANSWER_PRECISION of the dev questions
+    are answerable: below it an answer is hedged."""
+    for t in np.linspace(floor, 1.0, round((1.0 - floor) * 100) + 1):
+        above = p >= t
+        if above.any() and y[above].mean() >= ANSWER_PRECISION:
+            return float(t)
+    return 1.0
+
+
 def abstention_figures(p: np.ndarray, y: np.ndarray, threshold: float) -> str:
+    pos, neg = p[y == 1], p[y == 0]
+    auc = (
+        float(((pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])).mean())
+        if len(neg)
+        else 0.0
+    )
     abstain = p < threshold
     unans = y == 0
     tp = int((abstain & unans).sum())
     precision = tp / max(int(abstain.sum()), 1)
     recall = tp / max(int(unans.sum()), 1)
     false_abs = float((abstain & ~unans).sum() / max(int((~unans).sum()), 1))
-    return f"abstention P {precision:.2f} R {recall:.2f} false abstention {false_abs:.2f}"
+    return f"AUC {auc:.2f} abstention P {precision:.2f} R {recall:.2f} false abstention {false_abs:.2f}"
 
 
 def fit(engines: dict[str, Engine], items: list[Item], log: Callable[[str], None] = print) -> AnswerModel:
@@ -176,8 +194,8 @@ def fit(engines: dict[str, Engine], items: list[Item], log: Callable[[str], None
         ranking,
         weights=tuple(round(float(v), 4) for v in w),
         bias=round(b, 4),
-        answer_at=0.5,
-        abstain_below=round(min(below, 0.5), 3),
+        answer_at=round(answer_threshold(p, y, below), 3),
+        abstain_below=round(below, 3),
     )
     log(f"confidence: {dict(zip(FEATURES, model.weights, strict=True))} bias {model.bias}")
     log(f"operating point: answer at {model.answer_at} abstain below {model.abstain_below}")
