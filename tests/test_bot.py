@@ -501,8 +501,8 @@ def assert_verbatim_quotes(blocks: list[dict[str, Any]]) -> None:
     quotes = quote_blocks(blocks)
     assert quotes, "answer has no quote blocks"
     for url, text in quotes:
-        assert url.startswith(PUBLIC + "/documents/")
-        path, _, query = url[len(PUBLIC + "/documents/") :].partition("?")
+        assert url.startswith(PUBLIC + "/#/doc/")
+        path, _, query = url[len(PUBLIC + "/#/doc/") :].partition("?")
         params = dict(p.split("=") for p in query.split("&"))
         span = seed_span(path, int(params["start"]), int(params["end"]))
         assert text == span or (text.endswith("…") and span.startswith(text[:-1].rstrip()))

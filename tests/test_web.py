@@ -680,7 +680,7 @@ def test_browse_documents_and_articles(browser: Any, stub_url: str) -> None:
         assert text.endswith(mark.text_content())
 
         # The ticker lines outside the article of document 003 are shown greyed, marked as not indexed.
-        page.locator('li.doc-item[data-source="003_2965303afe5faa20.txt"] button.link').click()
+        page.locator('li.doc-item[data-source="003_2965303afe5faa20.txt"] button.open-doc').click()
         expect(page.locator("#doc .outside").first).to_contain_text("KGS/USD")
         expect(page.locator("#panel-sub")).to_contain_text("greyed text was not indexed")
 

@@ -36,6 +36,7 @@ from verbatim.service.qa.schemas import (
     SearchRequest,
     SearchResponse,
 )
+from verbatim.service.web import PageLinks, docs_router
 from verbatim.service.web import router as web_router
 from verbatim.settings import Settings, get_settings
 
@@ -119,6 +120,8 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
         description="Answers with verbatim quotes and exact citations into the source files.",
+        docs_url=None,  # /docs and /redoc come from docs_router, with local assets (offline)
+        redoc_url=None,
     )
     app.state.engine = engine
     app.state.answering = answering
@@ -234,6 +237,7 @@ def create_app(
 
     app.include_router(openai_router)  # POST /v1/chat/completions, GET /v1/models
     app.include_router(web_router)  # GET / (the page) and /ui/ assets
+    app.include_router(docs_router)  # GET /docs, /redoc and their /ui/vendor/ assets
     return _wrap(app, settings)
 
 
@@ -251,5 +255,6 @@ def _inside_corpus(root: Path, raw: str) -> Path:
 def _wrap(app: FastAPI, settings: Settings) -> FastAPI:
     app.add_middleware(LoadShedder, limit=settings.max_inflight)
     install_security(app, settings)  # auth, rate limit, body size, CORS: outside the load shedder
+    app.add_middleware(PageLinks)  # a browser opening /documents/... goes to the page, before any 401
     install_observability(app, settings)  # request id, JSON access log, metrics of refused requests
     return app
