@@ -26,6 +26,19 @@ VENDOR_FILES = {
 }
 # Swagger UI would otherwise send the schema to an online validator and show its badge.
 _SWAGGER_PARAMETERS = {"validatorUrl": None}
+# Both pages carry FastAPI's inline start-up script; nothing may load from elsewhere (ReDoc's footer
+# logo would come from a CDN: the browser is told not to fetch it). ReDoc searches in a blob: worker.
+CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def _offline(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = CSP
+    return page
+
 
 docs_router = APIRouter(include_in_schema=False)
 
@@ -42,14 +55,16 @@ def _openapi_url(request: Request) -> str:
 def swagger_ui(request: Request) -> HTMLResponse:
     """Swagger UI for this API, loaded from /ui/vendor/ (no CDN)."""
     vendor = f"{_prefix(request)}/ui/vendor"
-    return get_swagger_ui_html(
-        openapi_url=_openapi_url(request),
-        title=f"{request.app.title} — Swagger UI",
-        oauth2_redirect_url=f"{_prefix(request)}/docs/oauth2-redirect",
-        swagger_js_url=f"{vendor}/swagger-ui-bundle.js",
-        swagger_css_url=f"{vendor}/swagger-ui.css",
-        swagger_favicon_url=f"{vendor}/favicon.png",
-        swagger_ui_parameters=_SWAGGER_PARAMETERS,
+    return _offline(
+        get_swagger_ui_html(
+            openapi_url=_openapi_url(request),
+            title=f"{request.app.title} — Swagger UI",
+            oauth2_redirect_url=f"{_prefix(request)}/docs/oauth2-redirect",
+            swagger_js_url=f"{vendor}/swagger-ui-bundle.js",
+            swagger_css_url=f"{vendor}/swagger-ui.css",
+            swagger_favicon_url=f"{vendor}/favicon.png",
+            swagger_ui_parameters=_SWAGGER_PARAMETERS,
+        )
     )
 
 
@@ -63,12 +78,14 @@ def swagger_ui_redirect() -> HTMLResponse:
 def redoc(request: Request) -> HTMLResponse:
     """ReDoc for this API, loaded from /ui/vendor/ (no CDN, no web fonts)."""
     vendor = f"{_prefix(request)}/ui/vendor"
-    return get_redoc_html(
-        openapi_url=_openapi_url(request),
-        title=f"{request.app.title} — ReDoc",
-        redoc_js_url=f"{vendor}/redoc.standalone.js",
-        redoc_favicon_url=f"{vendor}/favicon.png",
-        with_google_fonts=False,
+    return _offline(
+        get_redoc_html(
+            openapi_url=_openapi_url(request),
+            title=f"{request.app.title} — ReDoc",
+            redoc_js_url=f"{vendor}/redoc.standalone.js",
+            redoc_favicon_url=f"{vendor}/favicon.png",
+            with_google_fonts=False,
+        )
     )
 
 
