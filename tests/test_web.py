@@ -518,11 +518,13 @@ def ask(page: Any, question: str) -> None:
     box.press("Enter")
 
 
-def shoot(page: Any, name: str) -> Path:
-    """Save a screenshot under reports/screenshots/."""
+def shoot(page: Any, name: str, docs: str | None = None) -> Path:
+    """Save a screenshot under reports/screenshots/ (and as docs/`docs` for the documentation)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / name
     page.screenshot(path=str(path))
+    if docs:
+        shutil.copyfile(path, ROOT / "docs" / docs)
     return path
 
 
@@ -873,7 +875,7 @@ def test_accessibility_audit(browser: Any, stub_url: str) -> None:
                 audit(page, f"{label} error")
                 page.locator("#tab-browse").click()
                 page.locator(".doc-item").first.wait_for()
-                page.locator("#key-box summary").click()
+                page.locator("#upload").wait_for()
                 audit(page, f"{label} browse")
 
 
@@ -1284,22 +1286,22 @@ def test_swagger_ui_renders_offline(browser: Any, stub_url: str) -> None:
 
 
 def _real_app_available() -> bool:
-    return (ROOT / "service" / "app.py").exists()
+    return (ROOT / "service" / "api" / "app.py").exists()
 
 
 @contextlib.contextmanager
 def real_api(data_dir: Path, **settings: Any) -> Iterator[str]:
     """Run the real Verbatim API (service.app:create_app) with uvicorn on loopback until /readyz is 200."""
     if not _real_app_available():
-        pytest.skip("service/app.py does not exist yet")
+        pytest.skip("service/api/app.py does not exist")
     _require_browser()
     log_path = data_dir / "server.log"
     port = free_port()
     code = (
         "import json, sys, uvicorn\n"
         "from starlette.routing import NoMatchFound\n"
-        "from service.app import create_app\n"
-        "from service.web import router\n"
+        "from verbatim.service.api.app import create_app\n"
+        "from verbatim.service.web import router\n"
         "from verbatim.settings import Settings\n"
         "extra = json.loads(sys.argv[4])\n"
         "app = create_app(Settings(data_dir=sys.argv[1], corpus_dir=sys.argv[2], **extra))\n"
@@ -1386,14 +1388,14 @@ def test_e2e_answer_citation_highlight_and_screenshots(browser: Any, real_url: s
             expect(item.locator(".source")).to_contain_text(c["source"])
             expect(item.locator(".cite-open")).to_have_text(c["title"] or c["source"])
         check_citation_highlight(page, response["citations"][0]["n"])
-        shoot(page, "desktop.png")
+        shoot(page, "desktop.png", docs="screenshot-desktop.png")
 
     with open_page(browser, real_url, viewport=PHONE) as page:
         ask(page, question)
         expect(page.locator("#quotes > li").first).to_be_visible(timeout=60_000)
         page.evaluate("window.scrollTo(0, 0)")
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-        shoot(page, "phone.png")
+        shoot(page, "phone.png", docs="screenshot-phone.png")
         check_citation_highlight(page, page.evaluate("window.verbatim.lastResponse()")["citations"][0]["n"])
         shoot(page, "phone-document.png")
 
@@ -1469,3 +1471,28 @@ def test_e2e_api_keys(browser: Any, tmp_path_factory: pytest.TempPathFactory) ->
         check_citation_highlight(page, page.evaluate("window.verbatim.lastResponse()")["citations"][0]["n"])
         page.locator("#tab-browse").click()
         expect(page.locator("#doc-list > li.doc-item")).to_have_count(len(list(SEEDS.glob("*.txt"))))
+
+
+@pytest.mark.timeout(READY_TIMEOUT_S + 180)
+def test_e2e_upload_ask_highlight_offline(browser: Any, real_url: str) -> None:
+    """Against the real API: upload a Markdown file in the page, ask about it, open the citation
+    highlighted, at desktop and phone widths, with nothing requested beyond 127.0.0.1."""
+    from playwright.sync_api import expect
+
+    paths = httpx.get(f"{real_url}/openapi.json", timeout=30).json()["paths"]
+    if "post" not in paths.get("/documents", {}) or "/jobs/{id}" not in str(paths):
+        pytest.skip("this API has no POST /documents and GET /jobs/{id} yet")
+    for n, viewport in enumerate((DESKTOP, PHONE)):
+        with open_page(browser, real_url + "/#browse", viewport=viewport) as page, offline(page):
+            page.locator("#upload-folder").fill(f"web-e2e-{n}")
+            upload(page, [("lighthouse.md", "text/markdown", LIGHTHOUSE_MD.encode())])
+            item = page.locator('#upload-list > li[data-name="lighthouse.md"]')
+            expect(item).to_have_attribute("data-outcome", re.compile("indexed|unchanged"), timeout=120_000)
+            expect(page.locator(f'li.doc-item[data-source="web-e2e-{n}/lighthouse.md"]')).to_be_visible()
+            page.locator("#tab-ask").click()
+            ask(page, "How often must the keeper trim the wick during the night?")
+            expect(page.locator("#quotes > li").first).to_be_visible(timeout=60_000)
+            response = page.evaluate("window.verbatim.lastResponse()")
+            cite = next(c for c in response["citations"] if c["source"].endswith("lighthouse.md"))
+            assert LIGHTHOUSE_MD[cite["start"] : cite["end"]] == cite["quote"]
+            check_citation_highlight(page, cite["n"])
