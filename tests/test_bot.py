@@ -602,9 +602,10 @@ def test_mention_gets_threaded_answer_with_quotes(
     assert_verbatim_quotes(blocks)
     assert any("transit" in q.lower() for _, q in quote_blocks(blocks))
     assert blocks[-1]["type"] == "actions"
-    # Each link, pointed at the real API instead of the public URL, opens exactly the quoted span.
+    # Each link is the web page's route to the span; the document request the page makes for it,
+    # sent to the real API instead of the public URL, returns exactly the quoted span.
     for url, quote in quote_blocks(blocks):
-        doc = httpx.get(url.replace(PUBLIC, verbatim_api), timeout=10)
+        doc = httpx.get(url.replace(PUBLIC + "/#/doc/", verbatim_api + "/documents/"), timeout=10)
         assert doc.status_code == 200
         assert doc.json()["span"]["text"] == quote
     assert post["text"].startswith(answer_text[:50].replace("&", "&amp;").replace("<", "&lt;"))
