@@ -501,8 +501,8 @@ def assert_verbatim_quotes(blocks: list[dict[str, Any]]) -> None:
     quotes = quote_blocks(blocks)
     assert quotes, "answer has no quote blocks"
     for url, text in quotes:
-        assert url.startswith(PUBLIC + "/documents/")
-        path, _, query = url[len(PUBLIC + "/documents/") :].partition("?")
+        assert url.startswith(PUBLIC + "/#/doc/")
+        path, _, query = url[len(PUBLIC + "/#/doc/") :].partition("?")
         params = dict(p.split("=") for p in query.split("&"))
         span = seed_span(path, int(params["start"]), int(params["end"]))
         assert text == span or (text.endswith("…") and span.startswith(text[:-1].rstrip()))
@@ -602,9 +602,10 @@ def test_mention_gets_threaded_answer_with_quotes(
     assert_verbatim_quotes(blocks)
     assert any("transit" in q.lower() for _, q in quote_blocks(blocks))
     assert blocks[-1]["type"] == "actions"
-    # Each link, pointed at the real API instead of the public URL, opens exactly the quoted span.
+    # Each link is the web page's route to the span; the document request the page makes for it,
+    # sent to the real API instead of the public URL, returns exactly the quoted span.
     for url, quote in quote_blocks(blocks):
-        doc = httpx.get(url.replace(PUBLIC, verbatim_api), timeout=10)
+        doc = httpx.get(url.replace(PUBLIC + "/#/doc/", verbatim_api + "/documents/"), timeout=10)
         assert doc.status_code == 200
         assert doc.json()["span"]["text"] == quote
     assert post["text"].startswith(answer_text[:50].replace("&", "&amp;").replace("<", "&lt;"))

@@ -108,7 +108,7 @@ def test_answer_renders_quotes_links_and_buttons() -> None:
     assert quote["elements"][0]["text"] == "All restrictions have been lifted."
     link = next(e for e in label["elements"] if e["type"] == "link")
     assert link["text"] == "Title 1"
-    assert link["url"] == f"{BASE}/documents/001_x.txt?start=10&end=44"
+    assert link["url"] == f"{BASE}/#/doc/001_x.txt?start=10&end=44"
     actions = blocks[-1]
     assert actions["type"] == "actions"
     assert [e["action_id"] for e in actions["elements"]] == [FEEDBACK_HELPFUL, FEEDBACK_NOT_HELPFUL]
@@ -119,7 +119,7 @@ def test_answer_renders_quotes_links_and_buttons() -> None:
     }
     # Fallback text carries the answer and the citation link for notifications.
     assert "All restrictions" in text
-    assert f"<{BASE}/documents/001_x.txt?start=10&end=44|Title 1>" in text
+    assert f"<{BASE}/#/doc/001_x.txt?start=10&end=44|Title 1>" in text
 
 
 def test_long_answer_and_many_citations_respect_limits() -> None:
@@ -149,12 +149,12 @@ def test_abstention_says_so_and_offers_closest_passages() -> None:
     quote_block = next(b for b in blocks if b["type"] == "rich_text")
     assert quote_block["elements"][1]["elements"][0]["text"] == "closest passage text"
     link = next(e for e in quote_block["elements"][0]["elements"] if e["type"] == "link")
-    assert link["url"] == f"{BASE}/documents/002_y.txt?start=5&end=25"
+    assert link["url"] == f"{BASE}/#/doc/002_y.txt?start=5&end=25"
 
 
 def test_citation_url_encodes_source() -> None:
     url = citation_url(BASE + "/", "sub dir/été & co?.txt", 3, 9)
-    assert url == f"{BASE}/documents/sub%20dir/%C3%A9t%C3%A9%20%26%20co%3F.txt?start=3&end=9"
+    assert url == f"{BASE}/#/doc/sub%20dir/%C3%A9t%C3%A9%20%26%20co%3F.txt?start=3&end=9"
 
 
 def test_split_text_prefers_word_breaks() -> None:

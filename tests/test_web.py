@@ -25,16 +25,18 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, File, Form, HTTPException, UploadFile
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
-from verbatim.service.web import STATIC_DIR, router
+from verbatim.service.bot.blocks import citation_url
+from verbatim.service.web import STATIC_DIR, PageLinks, docs_router, page_link, router
+from verbatim.service.web.links import prefers_html
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
@@ -176,16 +178,53 @@ class StubCorpus:
         self.texts: dict[str, str] = {}
         self.articles: dict[str, list[dict[str, Any]]] = {}
         self.sentences: list[tuple[str, int, int]] = []
-        for path in sorted(root.glob("*.txt")):
-            with path.open(encoding="utf-8", newline="") as fh:
-                text = fh.read()
-            self.texts[path.name] = text
-            self.articles[path.name] = [self._article(text)]
-            for m in re.finditer(r"[^\n.!?]+(?:[.!?]+|$)", text, re.MULTILINE):
-                start = m.start() + (len(m.group()) - len(m.group().lstrip()))
-                end = m.end()
-                if len(text[start:end].split()) >= 4:
-                    self.sentences.append((path.name, start, end))
+        for path in sorted(root.rglob("*")):
+            if path.suffix in STUB_FORMATS:
+                self.add(path.relative_to(root).as_posix())
+
+    def add(self, source: str) -> str:
+        """Index one file under the root; returns its outcome (indexed or unchanged)."""
+        with (self.root / source).open(encoding="utf-8", newline="") as fh:
+            text = fh.read()
+        if self.texts.get(source) == text:
+            return "unchanged"
+        self.remove(source)
+        self.texts[source] = text
+        self.articles[source] = [self._article(text)]
+        for m in re.finditer(r"[^\n.!?]+(?:[.!?]+|$)", text, re.MULTILINE):
+            start = m.start() + (len(m.group()) - len(m.group().lstrip()))
+            end = m.end()
+            if len(text[start:end].split()) >= 4:
+                self.sentences.append((source, start, end))
+        return "indexed"
+
+    def remove(self, source: str) -> None:
+        self.texts.pop(source, None)
+        self.articles.pop(source, None)
+        self.sentences = [t for t in self.sentences if t[0] != source]
+
+    def summary(self, source: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"source": source, "articles": self.articles[source]}
+        if source.endswith(".md"):
+            out["format"] = "markdown"
+            out["sections"] = [{"path": [h]} for h in self.headings(source)]
+        return out
+
+    def headings(self, source: str) -> list[str]:
+        return [m.group(1) for m in re.finditer(r"^#{1,6} +(.+)$", self.texts[source], re.MULTILINE)]
+
+    def section_at(self, source: str, offset: int) -> list[str]:
+        """[title] plus the last Markdown heading before `offset` (when it is not the title)."""
+        title = self.title_at(source, offset)
+        before = [
+            m.group(1) for m in re.finditer(r"^#{1,6} +(.+)$", self.texts[source][:offset], re.MULTILINE)
+        ]
+        return [title] + ([before[-1]] if before and before[-1] != title else [])
+
+    def highlights(self, source: str, start: int, end: int) -> list[dict[str, int]]:
+        """The first number in the quote, as the asked-for value (offsets into the document)."""
+        m = re.search(r"\d[\d,.]*\d|\d", self.texts[source][start:end])
+        return [{"start": start + m.start(), "end": start + m.end()}] if m else []
 
     @staticmethod
     def _article(text: str) -> dict[str, Any]:
@@ -195,7 +234,7 @@ class StubCorpus:
             if line.strip() and not line.lstrip().startswith("•"):
                 break
             start += len(line)
-        title = text[start:].split("\n", 1)[0].strip()[:120]
+        title = text[start:].split("\n", 1)[0].strip().lstrip("# ")[:120]
         byline = re.search(r"^By ([A-Z][\w.’'-]*(?: [A-Z][\w.’'-]*){0,3})\s*$", text, re.MULTILINE)
         return {
             "title": title,
@@ -256,9 +295,12 @@ class StubCorpus:
                     "n": n,
                     "source": source,
                     "title": self.title_at(source, start),
+                    "section": self.section_at(source, start),
+                    "page": None,
                     "quote": self.texts[source][start:end],
                     "start": start,
                     "end": end,
+                    "highlights": self.highlights(source, start, end),
                     "chunk_id": f"{source}:{start}",
                     "score": overlap / max(1, len(q)),
                 }
@@ -277,8 +319,10 @@ class StubCorpus:
 def stub_app(corpus_root: Path) -> FastAPI:
     """A FastAPI app with the web router and DESIGN-shaped stand-ins for the API it uses."""
     corpus = StubCorpus(corpus_root)
-    app = FastAPI()
+    app = FastAPI(docs_url=None, redoc_url=None)
     app.include_router(router)
+    app.include_router(docs_router)
+    app.add_middleware(PageLinks)
 
     @app.post("/ask", response_model=None)
     async def ask(req: StubAsk) -> JSONResponse | StreamingResponse:
@@ -297,23 +341,101 @@ def stub_app(corpus_root: Path) -> FastAPI:
 
     @app.get("/documents")
     def documents() -> dict[str, Any]:
-        return {"documents": [{"source": s, "articles": corpus.articles[s]} for s in corpus.texts]}
+        return {"documents": [corpus.summary(s) for s in sorted(corpus.texts)]}
 
     @app.get("/documents/{source:path}")
     def document(source: str, start: int | None = None, end: int | None = None) -> dict[str, Any]:
         if source not in corpus.texts:
             raise HTTPException(404, f"no such document: {source}")
         text = corpus.texts[source]
-        out: dict[str, Any] = {"source": source, "articles": corpus.articles[source], "text": text}
+        out: dict[str, Any] = {**corpus.summary(source), "text": text}
         if start is not None and end is not None:
             out["span"] = {"start": start, "end": end, "text": text[start:end]}
         return out
+
+    jobs: dict[str, dict[str, Any]] = {}
+
+    @app.post("/documents", status_code=202)
+    async def upload(
+        files: Annotated[list[UploadFile], File()],
+        folder: Annotated[str, Form()] = "uploads",
+        overwrite: Annotated[bool, Form()] = False,
+    ) -> dict[str, Any]:
+        """DESIGN's POST /documents: 413 over the size limit, 415 for an unknown suffix, 202 with a job."""
+        stored = []
+        for f in files:
+            name = Path(f.filename or "").name
+            suffix = Path(name).suffix
+            if suffix not in STUB_FORMATS:
+                raise HTTPException(
+                    415, f"unsupported format {suffix or '(none)'} of {name}; supported: .md, .txt"
+                )
+            data = await f.read()
+            if len(data) > STUB_MAX_UPLOAD:
+                raise HTTPException(
+                    413, f"{name} is {len(data)} bytes; VERBATIM_MAX_UPLOAD_BYTES is {STUB_MAX_UPLOAD}"
+                )
+            source = f"{folder.strip('/')}/{name}"
+            target = corpus.root / source
+            if target.exists() and not overwrite and target.read_bytes() != data:
+                raise HTTPException(409, f"{source} exists; set overwrite to replace it")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            stored.append({"name": name, "source": source})
+        job = f"job{len(jobs) + 1}"
+        jobs[job] = {"files": stored, "polls": 0}
+        return {"job": job, "files": stored}
+
+    @app.get("/jobs/{job}")
+    def job_state(job: str) -> dict[str, Any]:
+        """The first poll says running (so the page shows it), the next one indexes and says done."""
+        if job not in jobs:
+            raise HTTPException(404, f"no such job: {job}")
+        state = jobs[job]
+        state["polls"] += 1
+        total = len(state["files"])
+        if state["polls"] == 1:
+            return {"state": "running", "done": 0, "total": total, "files": []}
+        if "outcomes" not in state:
+            state["outcomes"] = []
+            for f in state["files"]:
+                text = (corpus.root / f["source"]).read_text(encoding="utf-8", errors="replace")
+                if not text.strip():
+                    state["outcomes"].append(
+                        {"source": f["source"], "outcome": "skipped", "reason": "empty file"}
+                    )
+                else:
+                    state["outcomes"].append(
+                        {"source": f["source"], "outcome": corpus.add(f["source"]), "reason": None}
+                    )
+        return {"state": "done", "done": total, "total": total, "files": state["outcomes"]}
+
+    @app.delete("/documents/{source:path}")
+    def delete(source: str) -> dict[str, Any]:
+        if source not in corpus.texts:
+            raise HTTPException(404, f"no such document: {source}")
+        corpus.remove(source)
+        (corpus.root / source).unlink(missing_ok=True)
+        return {"deleted": source}
 
     @app.get("/readyz")
     def readyz() -> dict[str, Any]:
         return {"ready": True, "chunks": len(corpus.sentences)}
 
     return app
+
+
+STUB_FORMATS = frozenset({".txt", ".md"})
+STUB_MAX_UPLOAD = 50_000
+
+
+@pytest.fixture
+def fresh_stub(tmp_path: Path) -> Iterator[str]:
+    """A stub API of its own (uploads and deletes change its corpus), over a copy of the seeds."""
+    for path in SEEDS.glob("*.txt"):
+        shutil.copyfile(path, tmp_path / path.name)
+    with serve_in_thread(stub_app(tmp_path)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -396,11 +518,13 @@ def ask(page: Any, question: str) -> None:
     box.press("Enter")
 
 
-def shoot(page: Any, name: str) -> Path:
-    """Save a screenshot under reports/screenshots/."""
+def shoot(page: Any, name: str, docs: str | None = None) -> Path:
+    """Save a screenshot under reports/screenshots/ (and as docs/`docs` for the documentation)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / name
     page.screenshot(path=str(path))
+    if docs:
+        shutil.copyfile(path, ROOT / "docs" / docs)
     return path
 
 
@@ -680,7 +804,7 @@ def test_browse_documents_and_articles(browser: Any, stub_url: str) -> None:
         assert text.endswith(mark.text_content())
 
         # The ticker lines outside the article of document 003 are shown greyed, marked as not indexed.
-        page.locator('li.doc-item[data-source="003_2965303afe5faa20.txt"] button.link').click()
+        page.locator('li.doc-item[data-source="003_2965303afe5faa20.txt"] button.open-doc').click()
         expect(page.locator("#doc .outside").first).to_contain_text("KGS/USD")
         expect(page.locator("#panel-sub")).to_contain_text("greyed text was not indexed")
 
@@ -751,30 +875,435 @@ def test_accessibility_audit(browser: Any, stub_url: str) -> None:
                 audit(page, f"{label} error")
                 page.locator("#tab-browse").click()
                 page.locator(".doc-item").first.wait_for()
-                page.locator("#key-box summary").click()
+                page.locator("#upload").wait_for()
                 audit(page, f"{label} browse")
+
+
+# ---------------------------------------------------------------- links, offline docs (no browser)
+
+
+def test_page_links_and_browser_redirect() -> None:
+    """Chat links and browsers following /documents/ links land on the page route; API clients get JSON."""
+    assert (
+        page_link("http://h:8000/", "sub dir/é.md", 3, 9)
+        == "http://h:8000/#/doc/sub%20dir/%C3%A9.md?start=3&end=9"
+    )
+    assert citation_url("http://h:8000", "sub dir/é.md", 3, 9) == page_link(
+        "http://h:8000", "sub dir/é.md", 3, 9
+    )
+    browser_accept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    assert prefers_html(browser_accept)
+    assert not prefers_html("application/json") and not prefers_html("*/*") and not prefers_html("")
+    assert not prefers_html("application/json, text/html;q=0.5")
+
+    app = FastAPI()
+
+    @app.get("/documents/{source:path}")
+    def document(source: str) -> dict[str, str]:
+        return {"source": source}
+
+    app.add_middleware(PageLinks)
+    client = TestClient(app, follow_redirects=False)
+    moved = client.get("/documents/a%20b/c.md?start=5&end=9", headers={"Accept": browser_accept})
+    assert moved.status_code == 303
+    assert moved.headers["location"] == "/#/doc/a%20b/c.md?start=5&end=9"
+    whole = client.get("/documents/x.txt?start=9&end=2", headers={"Accept": browser_accept})
+    assert whole.headers["location"] == "/#/doc/x.txt"  # a nonsensical span is dropped, not passed on
+    for accept in ("application/json", "*/*"):
+        reply = client.get("/documents/a%20b/c.md?start=5&end=9", headers={"Accept": accept})
+        assert reply.status_code == 200 and reply.json() == {"source": "a b/c.md"}
+
+
+def test_docs_and_redoc_use_local_assets() -> None:
+    """/docs and /redoc reference only /ui/vendor/ files, which are served (offline API docs)."""
+    app = FastAPI(docs_url=None, redoc_url=None)
+    app.include_router(docs_router)
+    client = TestClient(app)
+    for path, assets in (
+        ("/docs", ["swagger-ui-bundle.js", "swagger-ui.css"]),
+        ("/redoc", ["redoc.standalone.js"]),
+    ):
+        page = client.get(path)
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert not re.findall(r"(?:src|href)=[\"']https?://", page.text), path
+        assert "fonts.googleapis" not in page.text
+        for name in assets:
+            assert f"/ui/vendor/{name}" in page.text
+            asset = client.get(f"/ui/vendor/{name}")
+            assert asset.status_code == 200 and len(asset.content) > 10_000, name
+    assert '"validatorUrl": null' in client.get("/docs").text
+    assert "connect-src 'self'" in client.get("/redoc").headers["content-security-policy"]
+    assert client.get("/ui/vendor/../__init__.py").status_code == 404
+    assert client.get("/ui/vendor/core.py").status_code == 404
+
+
+# ---------------------------------------------------------------- upload, delete, links (browser)
+
+
+LIGHTHOUSE_MD = """# Lighthouse keeping handbook
+
+The **Skerry Light** was built in 1874 by the [Northern Board](https://example.org/board).
+<img src="lamp.png" alt="lamp">
+
+## Lamp maintenance
+
+- The keeper must trim the wick every 4 hours during the night.
+- The lens is cleaned with *alcohol* each morning, using `soft cloth` only.
+
+```sh
+lamp --trim
+```
+"""
+
+
+@contextlib.contextmanager
+def offline(page: Any) -> Iterator[list[str]]:
+    """Abort and record every request that would leave 127.0.0.1; the list must stay empty."""
+    from urllib.parse import urlparse
+
+    left: list[str] = []
+
+    def guard(route: Any) -> None:
+        if urlparse(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            left.append(route.request.url)
+            route.abort("internetdisconnected")
+
+    page.context.route("**/*", guard)
+    yield left
+    assert left == [], f"requests left 127.0.0.1: {left}"
+
+
+def upload(page: Any, files: list[tuple[str, str, bytes]]) -> None:
+    """Choose files in the upload area's file picker."""
+    page.locator("#upload-input").set_input_files(
+        [{"name": name, "mimeType": kind, "buffer": data} for name, kind, data in files]
+    )
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_upload_ask_and_highlight_offline(browser: Any, fresh_stub: str, viewport: dict[str, int]) -> None:
+    """Upload several files (one refused 415, one 413) → per-file outcomes → ask → citation highlighted,
+    with the value in bold and the Markdown rendered; nothing is requested beyond 127.0.0.1."""
+    from playwright.sync_api import expect
+
+    with open_page(browser, fresh_stub + "/#browse", viewport=viewport) as page, offline(page):
+        expect(page.locator("#doc-list > li.doc-item")).to_have_count(5)
+        upload(
+            page,
+            [
+                ("lighthouse.md", "text/markdown", LIGHTHOUSE_MD.encode()),
+                ("tool.exe", "application/octet-stream", b"MZ\x00\x01"),
+                ("huge.txt", "text/plain", b"word " * 20_000),
+                ("empty.txt", "text/plain", b"  \n"),
+            ],
+        )
+        items = page.locator("#upload-list > li")
+        expect(items).to_have_count(4)
+        md = page.locator('#upload-list > li[data-name="lighthouse.md"]')
+        expect(md).to_have_attribute("data-outcome", "indexed")
+        expect(md.locator(".upload-state")).to_have_text("Indexed")
+        exe = page.locator('#upload-list > li[data-name="tool.exe"]')
+        expect(exe).to_have_attribute("data-outcome", "failed")
+        expect(exe.locator(".upload-state")).to_have_text(
+            "Refused (415): unsupported format .exe of tool.exe; supported: .md, .txt"
+        )
+        huge = page.locator('#upload-list > li[data-name="huge.txt"]')
+        expect(huge.locator(".upload-state")).to_contain_text("Refused (413): huge.txt is 100000 bytes")
+        empty = page.locator('#upload-list > li[data-name="empty.txt"]')
+        expect(empty).to_have_attribute("data-outcome", "skipped")
+        expect(empty.locator(".upload-state")).to_have_text("Skipped: empty file")
+        # The list reloads with the new document, its format and sections.
+        new = page.locator('li.doc-item[data-source="uploads/lighthouse.md"]')
+        expect(new).to_be_visible()
+        expect(new.locator(".source")).to_contain_text("markdown · 2 sections")
+        if viewport is DESKTOP:
+            shoot(page, "desktop-upload.png")
+
+        page.locator("#tab-ask").click()
+        ask(page, "When must the keeper trim the wick at night?")
+        cite = page.locator("#cite-1")
+        expect(cite.locator("blockquote")).to_contain_text("trim the wick every 4 hours")
+        expect(cite.locator("blockquote strong.value")).to_have_text("4")
+        expect(cite.locator(".section-path")).to_have_text("Lighthouse keeping handbook › Lamp maintenance")
+        check_citation_highlight(page, 1)
+        expect(page.locator("#panel mark#highlight strong.value")).to_have_text("4")
+        # Markdown is rendered: markup hidden, headings styled, the text itself unchanged (exact offsets).
+        doc = page.locator("#doc")
+        expect(doc).to_have_class(re.compile(r"\bmarkdown\b"))
+        shown = doc.inner_text()
+        assert "**" not in shown and "](" not in shown and "<img" not in shown and "```" not in shown
+        assert "Skerry Light" in shown and "Northern Board" in shown
+        assert doc.text_content() == LIGHTHOUSE_MD
+        expect(doc.locator(".md-h1:not(.md-hide)").first).to_have_text("Lighthouse keeping handbook")
+        expect(doc.locator(".md-h1.md-hide").first).to_be_hidden()
+        page.locator("#markup-toggle").click()
+        assert "**Skerry Light**" in doc.inner_text()
+        if viewport is PHONE:
+            page.locator("#panel-close").click()
+            page.evaluate("window.scrollTo(0, 0)")
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+@pytest.mark.timeout(60)
+def test_drop_files_on_the_upload_area(browser: Any, fresh_stub: str) -> None:
+    """Files dropped on the drop area are uploaded like chosen ones."""
+    from playwright.sync_api import expect
+
+    with open_page(browser, fresh_stub + "/#browse") as page:
+        page.locator("#doc-list > li.doc-item").first.wait_for()
+        page.evaluate(
+            """() => {
+                const dt = new DataTransfer();
+                dt.items.add(new File(["Harbour notes. The ferry to Skye leaves at nine every morning."],
+                                      "harbour.txt", {type: "text/plain"}));
+                dt.items.add(new File(["# Tides\\n\\nHigh tide at the pier comes twice a day."],
+                                      "tides.md", {type: "text/markdown"}));
+                const drop = document.getElementById("drop");
+                const init = {dataTransfer: dt, bubbles: true, cancelable: true};
+                drop.dispatchEvent(new DragEvent("dragover", init));
+                drop.dispatchEvent(new DragEvent("drop", init));
+            }"""
+        )
+        expect(page.locator('#upload-list > li[data-outcome="indexed"]')).to_have_count(2)
+        expect(page.locator("#doc-list > li.doc-item")).to_have_count(7)
+        # The same file again is reported unchanged.
+        upload(
+            page,
+            [
+                (
+                    "harbour.txt",
+                    "text/plain",
+                    b"Harbour notes. The ferry to Skye leaves at nine every morning.",
+                )
+            ],
+        )
+        expect(page.locator('#upload-list > li[data-outcome="unchanged"]')).to_have_text(
+            re.compile("Unchanged")
+        )
+
+
+@pytest.mark.timeout(60)
+def test_delete_asks_then_removes(browser: Any, fresh_stub: str) -> None:
+    """Delete asks for confirmation; cancelled, nothing happens; confirmed, the document is gone."""
+    from playwright.sync_api import expect
+
+    source = "004_fb0761cbcaf37eb0.txt"
+    with open_page(browser, fresh_stub + "/#browse") as page:
+        item = page.locator(f'li.doc-item[data-source="{source}"]')
+        messages: list[str] = []
+        page.once("dialog", lambda d: (messages.append(d.message), d.dismiss()))
+        item.locator("button.delete").click()
+        expect(item).to_be_visible()
+        assert messages and source in messages[0]
+        page.once("dialog", lambda d: d.accept())
+        with page.expect_request(lambda r: r.method == "DELETE") as req:
+            item.locator("button.delete").click()
+        assert req.value.url.endswith(f"/documents/{source}")
+        expect(item).to_have_count(0)
+        expect(page.locator("#doc-list > li.doc-item")).to_have_count(4)
+        expect(page.locator("#browse-status")).to_have_text(f"Deleted {source}.")
+    assert httpx.get(f"{fresh_stub}/documents/{source}").status_code == 404
+
+
+@pytest.mark.timeout(60)
+def test_placeholder_comes_from_the_documents(browser: Any, fresh_stub: str) -> None:
+    """The question placeholder names a title of the indexed documents, whatever they are."""
+    from playwright.sync_api import expect
+
+    titles = {
+        a["title"] for d in httpx.get(f"{fresh_stub}/documents").json()["documents"] for a in d["articles"]
+    }
+    with open_page(browser, fresh_stub) as page:
+        box = page.locator("#question")
+        expect(box).to_have_attribute("placeholder", re.compile("^e.g. What do the documents say about"))
+        placeholder = box.get_attribute("placeholder")
+        assert any(f"“{t}”" in placeholder for t in titles), placeholder
+    # With only an uploaded document left, the placeholder is about that one.
+    for source in titles and [d["source"] for d in httpx.get(f"{fresh_stub}/documents").json()["documents"]]:
+        assert httpx.delete(f"{fresh_stub}/documents/{source}").status_code == 200
+    with open_page(browser, fresh_stub + "/#browse") as page:
+        expect(page.locator("#question")).to_have_attribute("placeholder", re.compile("No documents yet"))
+        upload(page, [("lighthouse.md", "text/markdown", LIGHTHOUSE_MD.encode())])
+        expect(page.locator("#upload-list > li")).to_have_attribute("data-outcome", "indexed")
+        expect(page.locator("#question")).to_have_attribute(
+            "placeholder", re.compile("“(Lighthouse keeping handbook|Lamp maintenance)”")
+        )
+
+
+@pytest.mark.timeout(60)
+def test_new_question_clears_the_panel(browser: Any, stub_url: str) -> None:
+    """The document of the previous answer does not stay beside the next one."""
+    from playwright.sync_api import expect
+
+    with open_page(browser, stub_url) as page:
+        ask(page, "How many tons of wheat from Kazakhstan arrived in Armenia?")
+        page.locator("#cite-1").wait_for()
+        check_citation_highlight(page, 1)
+        ask(page, "When did the locomotive reach Yerevan station?")
+        expect(page.locator("#cite-1 blockquote")).to_contain_text("locomotive")
+        expect(page.locator("#doc")).to_be_hidden()
+        expect(page.locator("#panel-empty")).to_be_visible()
+        expect(page.locator("#panel-title")).to_have_text("Sources open here")
+
+
+@pytest.mark.timeout(60)
+def test_hedged_corrections_section_and_page(browser: Any, stub_url: str) -> None:
+    """A hedged answer is marked; corrections are shown; section path and page appear with the quote."""
+    from playwright.sync_api import expect
+
+    text = (SEEDS / "000_471aab2a35820a5e.txt").read_text(encoding="utf-8")
+    start = text.index("1,000 tons")
+    end = start + len("1,000 tons of wheat")
+    body = {
+        "answer": f"“{text[start:end]}” [1]",
+        "abstained": False,
+        "hedged": True,
+        "confidence": 0.41,
+        "backend": "extractive",
+        "citations": [
+            {
+                "n": 1,
+                "source": "000_471aab2a35820a5e.txt",
+                "title": "Armenia and Azerbaijan edge closer to peace",
+                "section": ["Armenia and Azerbaijan edge closer to peace", "Trade", "Grain"],
+                "page": 3,
+                "quote": text[start:end],
+                "start": start,
+                "end": end,
+                "highlights": [{"start": start, "end": start + 5}],
+                "chunk_id": "c1",
+                "score": 0.5,
+            }
+        ],
+        "passages": [],
+        "corrections": [{"from": "Kazakstan", "to": "Kazakhstan"}],
+        "timings_ms": {"total": 3.0},
+    }
+    with open_page(browser, stub_url) as page:
+        page.route(
+            "**/ask",
+            lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(body)),
+        )
+        ask(page, "How much wheat came from Kazakstan?")
+        expect(page.locator("#corrections")).to_have_text(
+            "Showing results for Kazakhstan (you typed Kazakstan)"
+        )
+        expect(page.locator("#hedged")).to_have_text("may not be stated exactly")
+        expect(page.locator("#answer")).to_have_attribute("data-hedged", "true")
+        expect(page.locator("#hedged-note")).to_contain_text("may not state this exactly")
+        line = page.locator("#cite-1 .source")
+        expect(line.locator(".section-path")).to_have_text(
+            "Armenia and Azerbaijan edge closer to peace › Trade › Grain"
+        )
+        expect(line.locator(".page")).to_have_text("p. 3")
+        expect(page.locator("#cite-1 blockquote strong.value")).to_have_text("1,000")
+        check_citation_highlight(page, 1)
+        expect(page.locator("#panel mark#highlight strong.value")).to_have_text("1,000")
+
+
+@pytest.mark.timeout(60)
+def test_citation_link_opens_the_page_highlighted(browser: Any, stub_url: str) -> None:
+    """#/doc/{source}?start=&end= (the chat link), and a browser opening /documents/... (redirected),
+    land on the page with the span highlighted; no API key control on a server without keys."""
+    from playwright.sync_api import expect
+
+    source = "000_471aab2a35820a5e.txt"
+    text = (SEEDS / source).read_text(encoding="utf-8")
+    start = text.index("1,000 tons")
+    end = text.index(".", start) + 1
+    for url in (
+        citation_url(stub_url, source, start, end),
+        f"{stub_url}/documents/{source}?start={start}&end={end}",
+    ):
+        with open_page(browser, url) as page:
+            mark = page.locator("#panel mark#highlight")
+            expect(mark).to_have_text(text[start:end])
+            assert "#/doc/" in page.url
+            expect(page.locator("#key-box")).to_be_hidden()
+            expect(page.locator("#permalink")).to_have_attribute(
+                "href", f"#/doc/{source}?start={start}&end={end}"
+            )
+            page.keyboard.press("Escape")
+            expect(page.locator("#doc")).to_be_hidden()
+            assert "#/doc/" not in page.url
+
+
+@pytest.mark.timeout(60)
+def test_key_control_only_with_keys_and_link_asks_for_key(browser: Any, stub_url: str) -> None:
+    """A 401 to the page's keyless probe shows the key control; a citation link then asks for the key
+    (not a 401 body) and opens the span once it is given."""
+    from playwright.sync_api import expect
+
+    source = "000_471aab2a35820a5e.txt"
+    text = (SEEDS / source).read_text(encoding="utf-8")
+    start = text.index("1,000 tons")
+    end = start + 19
+
+    def guard(route: Any) -> None:
+        if route.request.headers.get("authorization") == "Bearer k1":
+            route.continue_()
+        else:
+            route.fulfill(
+                status=401, content_type="application/json", body=json.dumps({"detail": "missing API key"})
+            )
+
+    with open_page(browser, stub_url) as page:
+        expect(page.locator("#question")).to_have_attribute("placeholder", re.compile("e.g."))
+        expect(page.locator("#key-box")).to_be_hidden()  # no keys on this server
+
+    context = browser.new_context(viewport=DESKTOP)
+    context.set_default_timeout(STEP_MS)
+    try:
+        context.route(re.compile(r".*/(documents|ask|jobs)(/.*|\?.*)?$"), guard)
+        page = context.new_page()
+        page.goto(citation_url(stub_url, source, start, end))
+        expect(page.locator("#key-box")).to_be_visible()
+        expect(page.locator("#key-input")).to_be_focused()
+        expect(page.locator("#key-msg")).to_contain_text("requires an API key")
+        page.locator("#key-input").fill("k1")
+        page.locator("#key-input").press("Enter")
+        expect(page.locator("#panel mark#highlight")).to_have_text(text[start:end])
+    finally:
+        context.close()
+
+
+@pytest.mark.timeout(60)
+def test_swagger_ui_renders_offline(browser: Any, stub_url: str) -> None:
+    """/docs draws the operations and /redoc the API title with no network beyond 127.0.0.1."""
+    from playwright.sync_api import expect
+
+    with open_page(browser, stub_url + "/docs") as page, offline(page):
+        expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
+        expect(page.locator(".swagger-ui")).to_contain_text("/ask")
+    with open_page(browser, stub_url + "/redoc") as page, offline(page):
+        expect(page.locator("h1").first).to_contain_text("FastAPI")
 
 
 # ---------------------------------------------------------------- end to end, the real API
 
 
 def _real_app_available() -> bool:
-    return (ROOT / "service" / "app.py").exists()
+    return (ROOT / "service" / "api" / "app.py").exists()
 
 
 @contextlib.contextmanager
 def real_api(data_dir: Path, **settings: Any) -> Iterator[str]:
     """Run the real Verbatim API (service.app:create_app) with uvicorn on loopback until /readyz is 200."""
     if not _real_app_available():
-        pytest.skip("service/app.py does not exist yet")
+        pytest.skip("service/api/app.py does not exist")
     _require_browser()
     log_path = data_dir / "server.log"
+    corpus = data_dir / "corpus"  # a copy: uploads through the page must not land in the repository
+    shutil.copytree(SEEDS, corpus, dirs_exist_ok=True)
     port = free_port()
     code = (
         "import json, sys, uvicorn\n"
         "from starlette.routing import NoMatchFound\n"
-        "from service.app import create_app\n"
-        "from service.web import router\n"
+        "from verbatim.service.api.app import create_app\n"
+        "from verbatim.service.web import router\n"
         "from verbatim.settings import Settings\n"
         "extra = json.loads(sys.argv[4])\n"
         "app = create_app(Settings(data_dir=sys.argv[1], corpus_dir=sys.argv[2], **extra))\n"
@@ -801,7 +1330,7 @@ def real_api(data_dir: Path, **settings: Any) -> Iterator[str]:
     headers = {"Authorization": f"Bearer {keys[0]}"} if keys[0] else {}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-c", code, str(data_dir), str(SEEDS), str(port), json.dumps(settings)],
+            [sys.executable, "-c", code, str(data_dir), str(corpus), str(port), json.dumps(settings)],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -861,14 +1390,14 @@ def test_e2e_answer_citation_highlight_and_screenshots(browser: Any, real_url: s
             expect(item.locator(".source")).to_contain_text(c["source"])
             expect(item.locator(".cite-open")).to_have_text(c["title"] or c["source"])
         check_citation_highlight(page, response["citations"][0]["n"])
-        shoot(page, "desktop.png")
+        shoot(page, "desktop.png", docs="screenshot-desktop.png")
 
     with open_page(browser, real_url, viewport=PHONE) as page:
         ask(page, question)
         expect(page.locator("#quotes > li").first).to_be_visible(timeout=60_000)
         page.evaluate("window.scrollTo(0, 0)")
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-        shoot(page, "phone.png")
+        shoot(page, "phone.png", docs="screenshot-phone.png")
         check_citation_highlight(page, page.evaluate("window.verbatim.lastResponse()")["citations"][0]["n"])
         shoot(page, "phone-document.png")
 
@@ -944,3 +1473,29 @@ def test_e2e_api_keys(browser: Any, tmp_path_factory: pytest.TempPathFactory) ->
         check_citation_highlight(page, page.evaluate("window.verbatim.lastResponse()")["citations"][0]["n"])
         page.locator("#tab-browse").click()
         expect(page.locator("#doc-list > li.doc-item")).to_have_count(len(list(SEEDS.glob("*.txt"))))
+
+
+@pytest.mark.timeout(READY_TIMEOUT_S + 180)
+def test_e2e_upload_ask_highlight_offline(browser: Any, real_url: str) -> None:
+    """Against the real API: upload a Markdown file in the page, ask about it, open the citation
+    highlighted, at desktop and phone widths, with nothing requested beyond 127.0.0.1."""
+    from playwright.sync_api import expect
+
+    paths = httpx.get(f"{real_url}/openapi.json", timeout=30).json()["paths"]
+    if "post" not in paths.get("/documents", {}) or not any(p.startswith("/jobs/") for p in paths):
+        pytest.skip("this API has no POST /documents and GET /jobs/{id} yet")
+    for n, viewport in enumerate((DESKTOP, PHONE)):
+        with open_page(browser, real_url + "/#browse", viewport=viewport) as page, offline(page):
+            page.locator("#upload details.options summary").click()
+            page.locator("#upload-folder").fill(f"web-e2e-{n}")
+            upload(page, [("lighthouse.md", "text/markdown", LIGHTHOUSE_MD.encode())])
+            item = page.locator('#upload-list > li[data-name="lighthouse.md"]')
+            expect(item).to_have_attribute("data-outcome", re.compile("indexed|unchanged"), timeout=120_000)
+            expect(page.locator(f'li.doc-item[data-source="web-e2e-{n}/lighthouse.md"]')).to_be_visible()
+            page.locator("#tab-ask").click()
+            ask(page, "How often must the keeper trim the wick during the night?")
+            expect(page.locator("#quotes > li").first).to_be_visible(timeout=60_000)
+            response = page.evaluate("window.verbatim.lastResponse()")
+            cite = next(c for c in response["citations"] if c["source"].endswith("lighthouse.md"))
+            assert LIGHTHOUSE_MD[cite["start"] : cite["end"]] == cite["quote"]
+            check_citation_highlight(page, cite["n"])

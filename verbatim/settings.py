@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     )
 
     api_keys: SecretStr | None = None
+    admin_keys: SecretStr | None = Field(
+        default=None, description="keys that may also upload, delete and ingest; unset = the API keys"
+    )
+    max_upload_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1, description="largest file POST /documents accepts (413 above)"
+    )
     rate_limit: str | None = None
     max_inflight: int = 64
     cors_origins: str | None = None
@@ -86,9 +92,23 @@ class Settings(BaseSettings):
 
     def api_key_list(self) -> list[str]:
         """Configured bearer tokens; empty = the API is open."""
-        if self.api_keys is None:
-            return []
-        return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+        return _split(self.api_keys)
+
+    def admin_key_list(self) -> list[str]:
+        """Bearer tokens that may upload, delete and ingest: the admin keys, else the API keys; empty =
+        open (only when neither is set)."""
+        return _split(self.admin_keys) or self.api_key_list()
+
+    def accepted_key_list(self) -> list[str]:
+        """Every token the API accepts at all (API keys and admin keys); empty = the API is open."""
+        keys = self.api_key_list()
+        return keys + [k for k in self.admin_key_list() if k not in keys] if keys else []
+
+
+def _split(keys: SecretStr | None) -> list[str]:
+    if keys is None:
+        return []
+    return [k.strip() for k in keys.get_secret_value().split(",") if k.strip()]
 
 
 @lru_cache(maxsize=1)

@@ -167,12 +167,24 @@ def route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
     if not path:
-        for candidate in getattr(scope.get("app"), "routes", ()):
-            match, _ = candidate.matches(scope)
-            if match != Match.NONE:
-                path = getattr(candidate, "path", None)
-                break
+        path = _aimed_at(scope, getattr(scope.get("app"), "routes", ()))
     return _CONVERTER.sub(r"{\1}", str(path)) if path else "unmatched"
+
+
+def _aimed_at(scope: Scope, routes: Any) -> str | None:
+    """The template of the first route matching the request, looking into included routers (FastAPI
+    keeps a router included without a prefix as one entry; its own routes are `original_router.routes`)."""
+    for candidate in routes:
+        inner = getattr(getattr(candidate, "original_router", None), "routes", None)
+        if inner is not None and not getattr(candidate, "path", None):
+            found = _aimed_at(scope, inner)
+            if found:
+                return found
+            continue
+        match, _ = candidate.matches(scope)
+        if match != Match.NONE:
+            return getattr(candidate, "path", None)
+    return None
 
 
 def request_id_of(headers: Headers) -> str:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from verbatim.service.api.sse import SSE_HEADERS, sse
 from verbatim.service.qa.answering import Answering, BackendChoice, Delta, record
-from verbatim.service.qa.engine import BadRequest
+from verbatim.service.qa.errors import InvalidRequest
 from verbatim.service.qa.schemas import AskRequest, AskResponse
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -63,7 +63,7 @@ def _text(message: ChatMessage) -> str:
 def _ask_request(body: ChatRequest) -> AskRequest:
     question = next((_text(m) for m in reversed(body.messages) if m.role == "user"), "")
     if not question.strip():
-        raise BadRequest("messages: the last user message must contain the question as text", 422)
+        raise InvalidRequest("messages: the last user message must contain the question as text")
     try:
         return AskRequest(
             question=question,
@@ -73,7 +73,7 @@ def _ask_request(body: ChatRequest) -> AskRequest:
         )
     except ValidationError as exc:
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
-        raise BadRequest(detail.replace("Value error, ", ""), 422) from exc
+        raise InvalidRequest(detail.replace("Value error, ", "")) from exc
 
 
 def sources_note(response: AskResponse) -> str:

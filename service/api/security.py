@@ -34,6 +34,8 @@ UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # Per-request facts go in the ASGI scope under our own keys (scope["state"] may be shared lifespan state).
 CLIENT_KEY = "verbatim.client"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+UPLOAD_PATHS = frozenset({"/documents"})
+UPLOAD_MAX_FILES = 100  # files per upload request (the multipart parser refuses more)
 _UNITS = {
     "s": 1.0,
     "sec": 1.0,
@@ -197,14 +199,25 @@ class RateLimit:
 
 # -- body size --------------------------------------------------------------------------------------
 class BodyLimit:
-    """413 for request bodies over `limit` bytes, declared (Content-Length) or streamed (chunked)."""
+    """413 for request bodies over `limit` bytes, declared (Content-Length) or streamed (chunked).
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    Uploads (`POST /documents`) pass unbuffered: their route streams the body to disk and enforces the
+    per-file limit (VERBATIM_MAX_UPLOAD_BYTES) itself, and only bounds the whole body here."""
+
+    def __init__(self, app: ASGIApp, limit: int, upload_limit: int | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.upload_limit = upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        if self.upload_limit is not None and scope["method"] == "POST" and scope["path"] in UPLOAD_PATHS:
+            declared = Headers(scope=scope).get("content-length")
+            if declared is not None and declared.strip().isdigit() and int(declared) > self.upload_limit:
+                await self._too_large(scope, receive, send, self.upload_limit, "VERBATIM_MAX_UPLOAD_BYTES")
+                return
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length")
@@ -213,7 +226,7 @@ class BodyLimit:
                 await _reject(scope, receive, send, 400, "invalid Content-Length header")
                 return
             if int(declared) > self.limit:
-                await self._too_large(scope, receive, send)
+                await self._too_large(scope, receive, send, self.limit)
                 return
         # Bodies are small: read the whole body (stopping past the limit), then replay it to the app.
         chunks: list[bytes] = []
@@ -225,7 +238,7 @@ class BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
-                await self._too_large(scope, receive, send)
+                await self._too_large(scope, receive, send, self.limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -241,13 +254,15 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _too_large(
+        self, scope: Scope, receive: Receive, send: Send, limit: int, setting: str = "VERBATIM_MAX_BODY_BYTES"
+    ) -> None:
         await _reject(
             scope,
             receive,
             send,
             413,
-            f"request body too large (limit {self.limit} bytes, VERBATIM_MAX_BODY_BYTES)",
+            f"request body too large (limit {limit} bytes, {setting})",
             {"Connection": "close"},
         )
 
@@ -260,11 +275,13 @@ def cors_origins(settings: Settings) -> list[str]:
 
 def install_security(app: FastAPI, settings: Settings) -> None:
     """Add the security middlewares the settings ask for, and describe them in the OpenAPI schema."""
-    keys = settings.api_key_list()
+    keys = settings.accepted_key_list()
     rate = Rate.parse(settings.rate_limit) if settings.rate_limit else None
     origins = cors_origins(settings)
     # add_middleware puts each one outside the previous: add innermost first.
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # A whole upload body: up to UPLOAD_MAX_FILES files at the per-file limit, plus the form's framing.
+    upload_body = settings.max_upload_bytes * UPLOAD_MAX_FILES + settings.max_body_bytes
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, upload_limit=upload_body)
     if rate is not None:
         app.add_middleware(RateLimit, bucket=TokenBucket(rate))
     if keys:
@@ -273,7 +290,7 @@ def install_security(app: FastAPI, settings: Settings) -> None:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=origins,
-            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After"],
             allow_credentials=False,

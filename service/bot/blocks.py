@@ -48,9 +48,12 @@ def escape_mrkdwn(text: str) -> str:
 
 
 def citation_url(base_url: str, source: str, start: int, end: int) -> str:
-    """Link that opens a cited span in context on the public API (`/documents/{source}?start=&end=`)."""
+    """Link that opens a cited span on the web page, highlighted (`/#/doc/{source}?start=&end=`).
+
+    A person lands on the page, not on JSON; with API keys on, the page (open without a key) asks for
+    the key instead of showing a 401. Same format as `verbatim.service.web.links.page_link`."""
     query = urlencode({"start": int(start), "end": int(end)})
-    return f"{base_url.rstrip('/')}/documents/{urlquote(source, safe='/')}?{query}"
+    return f"{base_url.rstrip('/')}/#/doc/{urlquote(source, safe='/')}?{query}"
 
 
 def split_text(text: str, limit: int) -> list[str]:

@@ -13,10 +13,21 @@ import numpy as np
 
 from verbatim.ingest.formats import CONVERTED_FORMATS
 from verbatim.ingest.index.embedder import Encoder, load_encoder
+from verbatim.ingest.index.lock import ingest_lock
 from verbatim.ingest.index.store import IndexStore, IndexUnavailable
-from verbatim.ingest.pipeline import Ingestor, IngestReport
+from verbatim.ingest.pipeline import Ingestor, IngestReport, Progress
 from verbatim.ingest.reader import PathOutsideRoot, read_text_exact, source_name
+from verbatim.ingest.uploads import UploadLog
 from verbatim.service.qa import language
+from verbatim.service.qa.errors import (
+    BadRequest,
+    IndexNotWritable,
+    InvalidSpan,
+    NotReady,
+    SourceUnreadable,
+    UnknownSource,
+    UnknownSources,
+)
 from verbatim.service.qa.extractive import ABSTAIN_TEXT, HEDGE_TEXT, Extracted, ExtractiveAnswerer
 from verbatim.service.qa.question import ParsedQuestion, parse
 from verbatim.service.qa.retrieval import Hit, Mode, Retriever
@@ -46,16 +57,7 @@ log = logging.getLogger("verbatim.engine")
 WARM_UP_ENDED = "answerability warm-up ended"
 
 
-class NotReady(RuntimeError):
-    """The index is not loaded yet (first start still ingesting) or unreachable: 503."""
-
-
-class BadRequest(ValueError):
-    """Something in the request refers to what does not exist (unknown source, bad span): 4xx."""
-
-    def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.status = status
+__all__ = ["BadRequest", "Engine", "NotReady", "passage_of", "render_answer"]  # errors: older import path
 
 
 def passage_of(hit: Hit) -> Passage:
@@ -233,7 +235,7 @@ class Engine:
             return None
         unknown = [s for s in sources if s not in snap.documents]
         if unknown:
-            raise BadRequest(f"unknown source(s): {', '.join(sorted(unknown)[:10])}", 422)
+            raise UnknownSources(f"unknown source(s): {', '.join(sorted(unknown)[:10])}")
         return list(dict.fromkeys(sources))
 
     def parse(self, snap: Snapshot, question: str) -> ParsedQuestion:
@@ -317,30 +319,30 @@ class Engine:
         snap = self.snapshot()
         record = snap.documents.get(source)
         if record is None:
-            raise BadRequest(f"unknown source: {source!r}", 404)
+            raise UnknownSource(f"unknown source: {source!r}")
         root = self.settings.corpus_dir
         path = root / record.source
         if record.format in CONVERTED_FORMATS:
             # The extracted text offsets point into, as stored at ingest (the file itself is PDF/HTML/DOCX).
             stored = self.store.get_text(record.sha256)
             if stored is None:
-                raise BadRequest(
-                    f"source {source!r} is indexed but its extracted text is missing; ingest it again", 410
+                raise SourceUnreadable(
+                    f"source {source!r} is indexed but its extracted text is missing; ingest it again"
                 )
             text = stored
         else:
             try:
                 if source_name(path, root) != record.source:
-                    raise BadRequest(f"unknown source: {source!r}", 404)
+                    raise UnknownSource(f"unknown source: {source!r}")
                 text = read_text_exact(path)
             except (PathOutsideRoot, OSError, UnicodeDecodeError) as exc:
-                raise BadRequest(f"source {source!r} is indexed but cannot be read: {exc}", 410) from exc
+                raise SourceUnreadable(f"source {source!r} is indexed but cannot be read: {exc}") from exc
         span = None
         if start is not None or end is not None:
             s = 0 if start is None else start
             e = len(text) if end is None else end
             if not (0 <= s < e <= len(text)):
-                raise BadRequest(f"span [{s}, {e}) is not inside the document (length {len(text)})", 422)
+                raise InvalidSpan(f"span [{s}, {e}) is not inside the document (length {len(text)})")
             span = Span(start=s, end=e, text=text[s:e])
         return DocumentResponse(
             source=record.source,
@@ -353,11 +355,50 @@ class Engine:
         )
 
     # -- ingestion --------------------------------------------------------------------------------
-    def ingest(self, paths: list[Path] | None, *, dry_run: bool = False, wait: float = 0.0) -> IngestReport:
+    def ingest(
+        self,
+        paths: list[Path] | None,
+        *,
+        dry_run: bool = False,
+        wait: float = 0.0,
+        progress: Progress | None = None,
+    ) -> IngestReport:
         """Ingest in this process (the server owns the embedded store), then load the new version."""
-        with self._ingest_lock:
-            ingestor = Ingestor(self.settings, load_encoder(self.settings, threads=2), self.store)
-            report = ingestor.run(paths, dry_run=dry_run, wait=wait)
+        try:
+            with self._ingest_lock:
+                ingestor = Ingestor(self.settings, load_encoder(self.settings, threads=2), self.store)
+                report = ingestor.run(paths, dry_run=dry_run, wait=wait, progress=progress)
+        except OSError as exc:  # a read-only or full data dir: say so (missing files are the caller's)
+            if isinstance(exc, FileNotFoundError):
+                raise
+            raise IndexNotWritable.of(exc) from exc
         if not dry_run:
             self.snapshots.refresh()
         return report
+
+    @property
+    def uploads(self) -> UploadLog:
+        """Which sources arrived by upload (their files are deleted with them)."""
+        return UploadLog(self.settings.data_dir)
+
+    def delete_document(self, source: str, wait: float = 60.0) -> bool:
+        """Remove a document from the index (and its file, if it was uploaded); True if the file went.
+        Under the ingest lock, so it never interleaves with an ingest of the same data dir."""
+        with self._ingest_lock, ingest_lock(self.settings.data_dir, wait=wait):
+            if source not in self.store.manifest():
+                raise UnknownSource(f"unknown source: {source!r}")
+            self.store.forget_document(source)
+            self.store.sweep(self.store.manifest())
+            self.store.bump_version()
+        deleted = False
+        if source in self.uploads:
+            path = self.settings.corpus_dir / source
+            try:
+                if source_name(path, self.settings.corpus_dir) == source and path.is_file():
+                    path.unlink()
+                    deleted = True
+            except (PathOutsideRoot, OSError) as exc:
+                log.warning("could not delete uploaded file %s: %s", source, exc)
+            self.uploads.discard(source)
+        self.snapshots.refresh()
+        return deleted

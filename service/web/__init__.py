@@ -1,4 +1,7 @@
-"""The web page: `GET /` serves one HTML file, `GET /ui/...` its plain JS and CSS (no build step, no CDN)."""
+"""The web page: `GET /` serves one HTML file, `GET /ui/...` its plain JS and CSS (no build step, no CDN).
+
+Also here: offline Swagger UI and ReDoc (`docs_router`) and the redirect that sends a browser following
+a `/documents/{source}` link to the page (`PageLinks`, `page_link`)."""
 
 from __future__ import annotations
 
@@ -7,7 +10,10 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
-__all__ = ["STATIC_DIR", "router"]
+from verbatim.service.web.docs import docs_router
+from verbatim.service.web.links import PageLinks, page_link
+
+__all__ = ["STATIC_DIR", "PageLinks", "docs_router", "page_link", "router"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 

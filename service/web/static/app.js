@@ -1,8 +1,13 @@
 /* Verbatim web page: ask, read the quotes in context, browse the documents.
  * Plain JavaScript, no build step, no dependencies. Talks only to its own origin:
  *   POST ask             -> JSON answer, or server-sent events (delta..., final) when a model streams
- *   GET  documents       -> {"documents": [{source, articles: [{title, author, date, start, end}]}]}
- *   GET  documents/{src} -> {source, articles, text}
+ *   GET  documents       -> {"documents": [{source, format?, sections?, articles: [{title, author, date, start, end}]}]}
+ *   GET  documents/{src} -> {source, format, articles, sections, pages, text}
+ *   POST documents       -> 202 {job, files: [{name, source}]} (multipart, one file per request here)
+ *   GET  jobs/{id}       -> {state, done, total, files: [{source, outcome, reason}]}
+ *   DELETE documents/{src}
+ * Routes of the page itself: #ask, #browse, and #/doc/{source}?start=&end= (a citation link: the
+ * document opens in the panel with that span highlighted).
  * Offsets from the API are Python character (code point) offsets; JavaScript strings are UTF-16,
  * so every offset goes through codePointIndex() before slicing.
  */
@@ -23,6 +28,8 @@
     panelBody: $("panel-body"), panelEmpty: $("panel-empty"), doc: $("doc"),
     keyBox: $("key-box"), keyForm: $("key-form"), keyInput: $("key-input"), keyClear: $("key-clear"),
     keyMsg: $("key-msg"), keyState: $("key-state"),
+    uploadInput: $("upload-input"), drop: $("drop"), uploadList: $("upload-list"),
+    uploadFolder: $("upload-folder"), uploadOverwrite: $("upload-overwrite"),
   };
   const KEY_HINT = ui.keyMsg.textContent;
 
@@ -190,10 +197,34 @@
     return final;
   }
 
+  function sourcePath(source) {
+    return String(source).split("/").map(encodeURIComponent).join("/");
+  }
+
+  function spanQuery(start, end) {
+    return Number.isInteger(start) && Number.isInteger(end) ? `?start=${start}&end=${end}` : "";
+  }
+
   function documentUrl(source, start, end) {
-    const path = String(source).split("/").map(encodeURIComponent).join("/");
-    const query = Number.isInteger(start) && Number.isInteger(end) ? `?start=${start}&end=${end}` : "";
-    return `documents/${path}${query}`;
+    return `documents/${sourcePath(source)}${spanQuery(start, end)}`;
+  }
+
+  /** The page's own link to a span: what citation links in chat and for browsers point at. */
+  function pageLink(source, start, end) {
+    return `#/doc/${sourcePath(source)}${spanQuery(start, end)}`;
+  }
+
+  /** Parse `#/doc/{source}?start=&end=`; null for any other hash. */
+  function parseDocRoute(hash) {
+    const m = /^#\/doc\/([^?]+)(?:\?(.*))?$/.exec(hash || "");
+    if (!m) return null;
+    let source;
+    try { source = m[1].split("/").map(decodeURIComponent).join("/"); } catch { return null; }
+    const params = new URLSearchParams(m[2] || "");
+    const num = (name) => (/^\d+$/.test(params.get(name) || "") ? Number(params.get(name)) : null);
+    const start = num("start");
+    const end = num("end");
+    return start !== null && end !== null && end >= start ? {source, start, end} : {source, start: null, end: null};
   }
 
   /** What to tell the user about a failed request. */
@@ -222,12 +253,17 @@
   // ---------------------------------------------------------------- API key
 
   let retryAfterKey = null;
+  // Set once the server answered 401 to a request without a key: only then is the key control shown.
+  let keysRequired = false;
 
   function refreshKeyState() {
     ui.keyState.textContent = storedKey() ? "API key ✓" : "API key";
+    ui.keyBox.hidden = !(keysRequired || storedKey());
   }
 
   function askForKey(message, retry) {
+    keysRequired = true;
+    refreshKeyState();
     retryAfterKey = retry || null;
     ui.keyMsg.textContent = message;
     ui.keyMsg.classList.add("warn");
@@ -295,6 +331,7 @@
     if (ui.backend.value) body.backend = ui.backend.value;
 
     rememberQuestion(question);
+    resetPanel();  // the previous answer's document does not belong to this question
     ui.result.setAttribute("aria-busy", "true");
     setStatus("Searching the documents…", "busy");
 
@@ -350,9 +387,64 @@
     return `characters ${item.start}–${item.end}`;
   }
 
-  /** "file.txt · characters a–b" under a quote or passage. */
+  /** The heading path of a span ("Guide › Install › Linux"), unless it is only the title already shown. */
+  function sectionPath(item) {
+    const path = (Array.isArray(item.section) ? item.section : []).map((p) => String(p).trim()).filter(Boolean);
+    if (!path.length || (path.length === 1 && path[0] === String(item.title || "").trim())) return "";
+    return path.join(" › ");
+  }
+
+  /** "Guide › Install · p. 4 · file.txt · characters a–b" under a quote or passage. */
   function sourceLine(item) {
-    return h("span", {class: "source"}, h("code", {}, item.source), " · ", h("span", {class: "nowrap"}, offsets(item)));
+    const bits = [];
+    const section = sectionPath(item);
+    if (section) bits.push(h("span", {class: "section-path"}, section), " · ");
+    if (Number.isInteger(item.page)) bits.push(h("span", {class: "page nowrap"}, `p. ${item.page}`), " · ");
+    return h("span", {class: "source"}, ...bits, h("code", {}, item.source), " · ",
+      h("span", {class: "nowrap"}, offsets(item)));
+  }
+
+  /** Valid highlights of a citation, as code point offsets relative to its quote. */
+  function relativeHighlights(item) {
+    const list = Array.isArray(item.highlights) ? item.highlights : [];
+    return list
+      .filter((hl) => hl && Number.isInteger(hl.start) && Number.isInteger(hl.end) &&
+        item.start <= hl.start && hl.start < hl.end && hl.end <= item.end)
+      .map((hl) => ({start: hl.start - item.start, end: hl.end - item.start}))
+      .sort((a, b) => a.start - b.start);
+  }
+
+  /** The quote's text with the asked-for values (highlights) in bold. */
+  function quoteNodes(cite) {
+    const quote = String(cite.quote || "");
+    const at = codePointIndex(quote);
+    const out = [];
+    let pos = 0;
+    for (const hl of relativeHighlights(cite)) {
+      const s = Math.max(at(hl.start), pos);
+      const e = at(hl.end);
+      if (e <= s) continue;
+      if (s > pos) out.push(quote.slice(pos, s));
+      out.push(h("strong", {class: "value"}, quote.slice(s, e)));
+      pos = e;
+    }
+    if (pos < quote.length) out.push(quote.slice(pos));
+    return out;
+  }
+
+  /** "Showing results for Kazakhstan (you typed Kazakstan)". */
+  function correctionsNote(corrections) {
+    const list = (Array.isArray(corrections) ? corrections : [])
+      .filter((c) => c && typeof c.from === "string" && typeof c.to === "string");
+    if (!list.length) return null;
+    const to = [];
+    const from = [];
+    list.forEach((c, i) => {
+      if (i) { to.push(", "); from.push(", "); }
+      to.push(h("strong", {}, c.to));
+      from.push(h("span", {class: "typed"}, c.from));
+    });
+    return h("p", {class: "corrections", id: "corrections"}, "Showing results for ", ...to, " (you typed ", ...from, ")");
   }
 
   /** The answer text, with [n] markers turned into buttons that open citation n. */
@@ -380,8 +472,10 @@
     const passages = Array.isArray(data.passages) ? data.passages : [];
     const abstained = Boolean(data.abstained);
     const empty = !abstained && !citations.length && !passages.length;
+    const hedged = !abstained && Boolean(data.hedged);
     const heading = h("h2", {class: "answer-h", id: "answer-heading", tabindex: "-1"},
-      abstained ? "Not found in the documents" : empty ? "No answer" : "Answer");
+      abstained ? "Not found in the documents" : empty ? "No answer" : "Answer",
+      hedged ? h("span", {class: "badge hedged", id: "hedged"}, "may not be stated exactly") : null);
 
     const total = data.timings_ms && Number(data.timings_ms.total);
     const meta = h("p", {class: "meta"},
@@ -390,10 +484,15 @@
       citations.length ? ` · ${citations.length} quote${citations.length === 1 ? "" : "s"}` : "");
 
     const article = h("article", {
-      class: `answer${abstained ? " abstained" : ""}${empty ? " empty" : ""}`,
+      class: `answer${abstained ? " abstained" : ""}${empty ? " empty" : ""}${hedged ? " is-hedged" : ""}`,
       id: "answer", "aria-labelledby": "answer-heading",
-      dataset: {abstained: String(abstained)},
-    }, heading, answerText(data.answer, citations), meta);
+      dataset: {abstained: String(abstained), hedged: String(hedged)},
+    }, correctionsNote(data.corrections), heading, answerText(data.answer, citations), meta);
+
+    if (hedged) {
+      article.append(h("p", {class: "note", role: "note", id: "hedged-note"},
+        "The documents may not state this exactly: these are the closest quotes. Check them before relying on the answer."));
+    }
 
     if (data.warning) {
       article.append(h("p", {class: "note", role: "note", id: "answer-warning"}, String(data.warning)));
@@ -432,7 +531,7 @@
     return h("li", {class: "quote", id: `cite-${cite.n}`, dataset: {n: cite.n}},
       h("span", {class: "num", "aria-hidden": "true"}, String(cite.n)),
       h("div", {class: "quote-body"},
-        h("blockquote", {class: "quote-text"}, cite.quote),
+        h("blockquote", {class: "quote-text"}, ...quoteNodes(cite)),
         h("p", {class: "cite"},
           h("button", {
             type: "button", class: "cite-open", dataset: {n: cite.n},
@@ -459,7 +558,7 @@
   function openCitation(cite, opener) {
     openDocument({
       source: cite.source, start: cite.start, end: cite.end, title: cite.title,
-      expect: cite.quote, kind: "quote", opener,
+      expect: cite.quote, kind: "quote", highlights: cite.highlights, opener,
     });
   }
 
@@ -488,14 +587,23 @@
   }
   overlayMedia.addEventListener("change", () => setPanelOpen(document.body.classList.contains("panel-open")));
 
-  function closePanel() {
+  /** Empty the panel (no document, no pending load); leaves focus where it is. */
+  function resetPanel() {
     panelSeq += 1;
     setPanelOpen(false);
     ui.doc.hidden = true;
     ui.doc.replaceChildren();
+    ui.panel.removeAttribute("aria-busy");
     ui.panelEmpty.hidden = false;
     ui.panelTitle.textContent = "Sources open here";
     ui.panelSub.textContent = "";
+    if (parseDocRoute(location.hash)) {
+      try { history.replaceState(history.state, "", "#ask"); } catch { /* file: URLs */ }
+    }
+  }
+
+  function closePanel() {
+    resetPanel();
     const opener = panelOpener;
     panelOpener = null;
     if (opener && opener.isConnected) opener.focus();
@@ -538,6 +646,12 @@
     }
   }
 
+  function isMarkdown(doc) {
+    const format = String(doc.format || "").toLowerCase();
+    return format === "markdown" || format === "md" ||
+      ((!format || format === "text") && /\.(md|markdown|mdown|mkd)$/i.test(String(doc.source || "")));
+  }
+
   function renderDocument(doc, opts) {
     const text = doc.text;
     const at = codePointIndex(text);
@@ -549,23 +663,65 @@
     const s = hasSpan ? at(opts.start) : 0;
     const e = hasSpan ? at(opts.end) : 0;
     const home = hasSpan ? articles.find((a) => a.s <= s && s < a.e) : null;
-    const outside = {any: false};
 
-    const nodes = [];
-    if (hasSpan) {
-      nodes.push(...segments(text, 0, s, articles, outside));
-      const mark = h("mark", {id: "highlight", class: `hl hl-${opts.kind || "quote"}`, tabindex: "-1"}, text.slice(s, e));
-      nodes.push(mark, ...segments(text, e, text.length, articles, outside));
-    } else {
-      nodes.push(...segments(text, 0, text.length, articles, outside));
+    // Layers of classes over UTF-16 ranges of the text; every character is rendered exactly once.
+    const ranges = [];
+    let outside = false;
+    if (articles.length) {
+      let pos = 0;
+      for (const art of articles) {
+        if (art.s > pos) { ranges.push({s: pos, e: art.s, cls: "outside"}); outside = true; }
+        pos = Math.max(pos, art.e);
+      }
+      if (pos < text.length) { ranges.push({s: pos, e: text.length, cls: "outside"}); outside = true; }
     }
+    const markdown = isMarkdown(doc);
+    if (markdown) ranges.push(...markdownRanges(text));
+    if (hasSpan) {
+      for (const hl of relativeHighlights({start: opts.start, end: opts.end, highlights: opts.highlights})) {
+        ranges.push({s: at(opts.start + hl.start), e: at(opts.start + hl.end), cls: "value"});
+      }
+    }
+    // Pieces are cut at s and e, so each lies wholly before, inside or after the highlighted span.
+    const pieces = paint(text, ranges, hasSpan ? [s, e] : []);
+    let nodes;
+    if (hasSpan) {
+      const mark = h("mark", {id: "highlight", class: `hl hl-${opts.kind || "quote"}`, tabindex: "-1"},
+        pieces.filter((p) => p.s >= s && p.e <= e).map((p) => pieceNode(text, p)));
+      nodes = [
+        ...pieces.filter((p) => p.e <= s && p.s < s).map((p) => pieceNode(text, p)),
+        mark,
+        ...pieces.filter((p) => p.s >= e && p.e > e).map((p) => pieceNode(text, p)),
+      ];
+    } else {
+      nodes = pieces.map((p) => pieceNode(text, p));
+    }
+    ui.doc.classList.toggle("markdown", markdown);
     ui.doc.replaceChildren(...nodes);
 
     ui.panelTitle.textContent = (home && home.title) || opts.title || (articles[0] && articles[0].title) || doc.source;
-    const sub = [h("code", {}, doc.source || opts.source)];
+    const source = doc.source || opts.source;
+    const sub = [h("code", {}, source)];
+    if (doc.format && doc.format !== "text") sub.push(` · ${doc.format}`);
     if (home && home.author) sub.push(` · ${home.author}`);
-    if (hasSpan) sub.push(" · ", h("span", {class: "nowrap"}, offsets(opts)));
-    if (outside.any) sub.push(h("span", {class: "legend"}, " · greyed text was not indexed"));
+    if (hasSpan) {
+      const section = sectionAt(doc, opts.start);
+      const page = pageAt(doc, opts.start);
+      if (section) sub.push(" · ", h("span", {class: "section-path"}, section));
+      if (page !== null) sub.push(" · ", h("span", {class: "page nowrap"}, `p. ${page}`));
+      sub.push(" · ", h("span", {class: "nowrap"}, offsets(opts)), " · ",
+        h("a", {href: pageLink(source, opts.start, opts.end), class: "permalink", id: "permalink"}, "link"));
+    }
+    if (outside) sub.push(h("span", {class: "legend"}, " · greyed text was not indexed"));
+    if (markdown) {
+      sub.push(" · ", h("button", {
+        type: "button", class: "link", id: "markup-toggle", "aria-pressed": "false",
+        onclick: (ev) => {
+          const on = ui.doc.classList.toggle("show-markup");
+          ev.currentTarget.setAttribute("aria-pressed", String(on));
+        },
+      }, "show markup"));
+    }
     ui.panelSub.replaceChildren(...sub);
 
     if (hasSpan && typeof opts.expect === "string" && text.slice(s, e) !== opts.expect) {
@@ -573,8 +729,174 @@
         " · the document text at these offsets differs from the quote (the file may have changed since indexing)"));
     }
 
-    const mark = document.getElementById("highlight");
-    if (mark) scrollPanelTo(mark, opts.kind === "article"); else ui.panelBody.scrollTop = 0;
+    const shown = document.getElementById("highlight");
+    if (shown) scrollPanelTo(shown, opts.kind === "article"); else ui.panelBody.scrollTop = 0;
+  }
+
+  /** The innermost section (" › "-joined path) containing code point offset `cp`, if the document has sections. */
+  function sectionAt(doc, cp) {
+    let best = null;
+    for (const sec of Array.isArray(doc.sections) ? doc.sections : []) {
+      if (!Array.isArray(sec.path) || !(sec.start <= cp && cp < sec.end)) continue;
+      if (!best || sec.path.length >= best.path.length) best = sec;
+    }
+    return best && best.path.length > 1 ? best.path.join(" › ") : "";
+  }
+
+  function pageAt(doc, cp) {
+    const page = (Array.isArray(doc.pages) ? doc.pages : []).find((p) => p.start <= cp && cp < p.end);
+    return page && Number.isInteger(page.page) ? page.page : null;
+  }
+
+  /**
+   * Cut text[0..len) at every range boundary (and at `cuts`); each piece lists the classes covering it.
+   * A sweep over sorted boundaries: linear in the number of ranges, whatever the document size.
+   */
+  function paint(text, ranges, cuts) {
+    const events = [];
+    for (const r of ranges) {
+      if (r.e > r.s) events.push([r.s, 1, r.cls], [r.e, -1, r.cls]);
+    }
+    for (const c of cuts) events.push([c, 0, null]);
+    events.sort((a, b) => a[0] - b[0]);
+    const active = new Map();
+    const pieces = [];
+    let pos = 0;
+    const classes = () => [...active].filter(([, n]) => n > 0).map(([c]) => c).join(" ");
+    for (const [at, delta, cls] of events) {
+      if (at > pos) { pieces.push({s: pos, e: at, cls: classes()}); pos = at; }
+      if (cls) active.set(cls, (active.get(cls) || 0) + delta);
+    }
+    if (pos < text.length) pieces.push({s: pos, e: text.length, cls: classes()});
+    return pieces;
+  }
+
+  function pieceNode(text, piece) {
+    const content = text.slice(piece.s, piece.e);
+    if (!piece.cls) return document.createTextNode(content);
+    const words = piece.cls.split(" ");
+    return h(words.includes("value") ? "strong" : "span", {class: piece.cls}, content);
+  }
+
+  /**
+   * Markdown, line by line, as class ranges over the raw text: markup characters get "md-hide" (hidden
+   * until "show markup") or "md-dim" (kept, greyed: list bullets, table pipes); headings, code, emphasis
+   * and link text get styles. The text itself is never changed, so offsets stay exact.
+   */
+  function markdownRanges(text) {
+    const out = [];
+    const add = (s, e, cls) => { if (e > s) out.push({s, e, cls}); };
+    let fence = null;
+    let pos = 0;
+    let prevBlank = true;
+    let prev = null;
+    while (pos < text.length) {
+      let nl = text.indexOf("\n", pos);
+      if (nl < 0) nl = text.length;
+      const line = text.slice(pos, nl).replace(/\r$/, "");
+      const s = pos;
+      const e = pos + line.length;
+      pos = nl + 1;
+      const fenceMatch = /^ {0,3}(`{3,}|~{3,})/.exec(line);
+      if (fence) {
+        if (fenceMatch && fenceMatch[1][0] === fence[0] && fenceMatch[1].length >= fence.length && !line.slice(fenceMatch[0].length).trim()) {
+          add(s, e, "md-hide");
+          fence = null;
+        } else {
+          add(s, e, "md-code md-block");
+        }
+        prev = null;
+        continue;
+      }
+      if (fenceMatch) {
+        fence = fenceMatch[1];
+        add(s, e, "md-hide");
+        prev = null;
+        continue;
+      }
+      const blank = !line.trim();
+      let m;
+      if ((m = /^( {0,3})(#{1,6})([ \t]+|$)/.exec(line))) {
+        add(s, e, `md-h md-h${m[2].length}`);
+        add(s + m[1].length, s + m[0].length, "md-hide");
+        const closing = /[ \t]+#+[ \t]*$/.exec(line);
+        if (closing && closing.index >= m[0].length) add(s + closing.index, e, "md-hide");
+        inline(line, s + m[0].length, add);
+        prev = null;
+      } else if (prev && !prevBlank && (m = /^ {0,3}(=+|-+)[ \t]*$/.exec(line))) {
+        add(prev.s, prev.e, `md-h md-h${m[1][0] === "=" ? 1 : 2}`);
+        add(s, e, "md-hide");
+        prev = null;
+      } else if (/^ {0,3}([-*_])([ \t]*\1){2,}[ \t]*$/.test(line)) {
+        add(s, e, "md-dim");
+        prev = null;
+      } else if (/^ {0,3}\|?.*\|.*$/.test(line) && /^ {0,3}\|?[ \t]*:?-{2,}/.test(line)) {
+        add(s, e, "md-dim");  // a table's separator row
+        prev = null;
+      } else if (!blank) {
+        let body = 0;
+        const quote = /^( {0,3}>[ \t]?)+/.exec(line);
+        if (quote) { add(s, s + quote[0].length, "md-dim"); body = quote[0].length; }
+        const bullet = /^([ \t]*)([-*+]|\d{1,9}[.)])([ \t]+)/.exec(line.slice(body));
+        if (bullet) {
+          add(s + body + bullet[1].length, s + body + bullet[1].length + bullet[2].length, "md-dim md-bullet");
+          body += bullet[0].length;
+        }
+        if (/^ {0,3}<\/?[A-Za-z][^>]*>?\s*$/.test(line)) add(s, e, "md-hide");  // an HTML block line
+        else inline(line.slice(body), s + body, add);
+        prev = {s, e};
+      } else {
+        prev = null;
+      }
+      prevBlank = blank;
+    }
+    return out;
+  }
+
+  /** Inline Markdown of one line (offset `base` in the text): code, emphasis, links, images, HTML, escapes. */
+  function inline(line, base, add) {
+    const code = [];
+    for (const m of line.matchAll(/(`+)([^`]|[^`][\s\S]*?[^`])\1(?!`)/g)) {
+      const s = base + m.index;
+      add(s, s + m[1].length, "md-hide");
+      add(s + m[1].length, s + m[0].length - m[1].length, "md-code");
+      add(s + m[0].length - m[1].length, s + m[0].length, "md-hide");
+      code.push([m.index, m.index + m[0].length]);
+    }
+    const inCode = (i) => code.some(([a, b]) => a <= i && i < b);
+    for (const m of line.matchAll(/(!?)\[([^\]\n]*)\]\(([^)\s]*)(?:\s+"[^"]*")?\)/g)) {
+      if (inCode(m.index)) continue;
+      const s = base + m.index;
+      const textStart = s + m[1].length + 1;
+      add(s, textStart, "md-hide");
+      add(textStart, textStart + m[2].length, m[1] ? "md-alt" : "md-link");
+      add(textStart + m[2].length, s + m[0].length, "md-hide");
+    }
+    for (const m of line.matchAll(/(\*\*|__)(?=\S)([\s\S]*?\S)\1/g)) {
+      if (inCode(m.index)) continue;
+      const s = base + m.index;
+      add(s, s + 2, "md-hide");
+      add(s + 2, s + m[0].length - 2, "md-strong");
+      add(s + m[0].length - 2, s + m[0].length, "md-hide");
+    }
+    for (const m of line.matchAll(/(^|[^*\w])\*(?=[^\s*])([^*]*?[^\s*])\*(?![*\w])/g)) {
+      const at = m.index + m[1].length;
+      if (inCode(at)) continue;
+      const s = base + at;
+      const len = m[0].length - m[1].length;
+      add(s, s + 1, "md-hide");
+      add(s + 1, s + len - 1, "md-em");
+      add(s + len - 1, s + len, "md-hide");
+    }
+    for (const m of line.matchAll(/<\/?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?\/?>/g)) {
+      if (!inCode(m.index)) add(base + m.index, base + m.index + m[0].length, "md-hide");
+    }
+    for (const m of line.matchAll(/\\[!-/:-@[-`{-~]/g)) {
+      if (!inCode(m.index)) add(base + m.index, base + m.index + 1, "md-hide");
+    }
+    for (const m of line.matchAll(/\|/g)) {
+      if (!inCode(m.index)) add(base + m.index, base + m.index + 1, "md-dim");
+    }
   }
 
   /** Scroll only the panel (never the page) so `mark` is centred, or at the top for whole articles. */
@@ -588,31 +910,6 @@
     ui.panelBody.scrollTop += offset;
   }
 
-  /** Text between UTF-16 indices a..b, with spans outside every article wrapped (they were not indexed). */
-  function segments(text, a, b, articles, outside) {
-    if (a >= b) return [];
-    if (!articles.length) return [text.slice(a, b)];
-    const out = [];
-    let pos = a;
-    for (const art of articles) {
-      if (art.e <= pos) continue;
-      if (art.s >= b) break;
-      if (art.s > pos) {
-        out.push(h("span", {class: "outside"}, text.slice(pos, art.s)));
-        outside.any = true;
-        pos = art.s;
-      }
-      const stop = Math.min(art.e, b);
-      if (stop > pos) { out.push(text.slice(pos, stop)); pos = stop; }
-      if (pos >= b) break;
-    }
-    if (pos < b) {
-      out.push(h("span", {class: "outside"}, text.slice(pos, b)));
-      outside.any = true;
-    }
-    return out;
-  }
-
   ui.panelClose.addEventListener("click", closePanel);
 
   // ---------------------------------------------------------------- browse
@@ -620,24 +917,44 @@
   let browseLoaded = false;
   let browseController = null;
 
-  async function loadBrowse() {
+  /**
+   * Load the document list (and the question placeholder drawn from it). With `probe`, the request goes
+   * without a key: a 401 then tells that this server has API keys on, so the key control is shown.
+   */
+  async function loadBrowse(probe) {
     if (browseController) browseController.abort();
     const controller = new AbortController();
     browseController = controller;
+    const anonymous = probe === true;
     ui.browseStatus.textContent = "Loading the document list…";
     ui.browseStatus.className = "status busy";
     ui.viewBrowse.setAttribute("aria-busy", "true");
     try {
-      const data = await getJSON("documents", controller.signal);
+      const response = await send("documents", {
+        headers: anonymous ? {Accept: "application/json"} : requestHeaders(), signal: controller.signal,
+      });
+      if (!response.ok) throw await errorFrom(response);
+      const data = await response.json();
       const documents = Array.isArray(data.documents) ? data.documents : [];
       docCache.clear();
       renderBrowse(documents);
+      updatePlaceholder(documents);
       browseLoaded = true;
     } catch (err) {
       if (controller.signal.aborted || (err && err.name === "AbortError")) return;
       ui.browseStatus.textContent = "";
+      const denied = err instanceof ApiError && (err.status === 401 || err.status === 403);
+      if (denied && anonymous) {
+        keysRequired = true;
+        refreshKeyState();
+        if (storedKey()) {
+          browseController = null;
+          loadBrowse();
+          return;
+        }
+      }
       ui.docList.replaceChildren(h("li", {class: "error", role: "alert"}, explain(err)));
-      if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+      if (denied && (!anonymous || currentView() === "browse")) {
         askForKey("This server requires an API key. Enter it and press Save; the list will reload.", loadBrowse);
       }
     } finally {
@@ -656,23 +973,35 @@
       : "";
     if (!documents.length) {
       ui.docList.replaceChildren(h("li", {class: "hint", id: "browse-empty"},
-        "No documents are indexed yet. Run “verbatim ingest” (or wait for the first start to finish) and reload."));
+        "No documents are indexed yet. Add some above, or run “verbatim ingest” (or wait for the first start to finish) and reload."));
       return;
     }
     ui.docList.replaceChildren(...documents.map((doc) => {
       const articles = Array.isArray(doc.articles) ? doc.articles : [];
       const name = (articles[0] && articles[0].title) || doc.source;
       const search = [doc.source, ...articles.flatMap((a) => [a.title, a.author])].filter(Boolean).join(" ").toLowerCase();
+      const facts = [];
+      if (doc.format) facts.push(String(doc.format));
+      const sections = Array.isArray(doc.sections) ? doc.sections.length
+        : Number.isInteger(doc.sections) ? doc.sections : null;
+      if (sections !== null) facts.push(`${sections} section${sections === 1 ? "" : "s"}`);
+      facts.push(`${articles.length} article${articles.length === 1 ? "" : "s"}`);
+      if (Number.isInteger(doc.pages)) facts.push(`${doc.pages} page${doc.pages === 1 ? "" : "s"}`);
       return h("li", {class: "doc-item", dataset: {search, source: doc.source}},
         h("div", {class: "doc-head"},
           h("h2", {class: "doc-name"}, name),
-          h("button", {
-            type: "button", class: "link",
-            onclick: (e) => openDocument({source: doc.source, title: name, opener: e.currentTarget}),
-            "aria-label": `Open the whole document ${doc.source}`,
-          }, "Open document")),
-        h("p", {class: "source"}, h("code", {}, doc.source),
-          ` · ${articles.length} article${articles.length === 1 ? "" : "s"}`),
+          h("div", {class: "doc-actions"},
+            h("button", {
+              type: "button", class: "link open-doc",
+              onclick: (e) => openDocument({source: doc.source, title: name, opener: e.currentTarget}),
+              "aria-label": `Open the whole document ${doc.source}`,
+            }, "Open document"),
+            h("button", {
+              type: "button", class: "link danger delete",
+              onclick: (e) => deleteDocument(doc.source, e.currentTarget),
+              "aria-label": `Delete ${doc.source}`,
+            }, "Delete"))),
+        h("p", {class: "source"}, h("code", {}, doc.source), ` · ${facts.join(" · ")}`),
         articles.length ? h("ul", {class: "articles"}, articles.map((a) => h("li", {},
           h("button", {
             type: "button", class: "cite-open",
@@ -698,7 +1027,207 @@
   }
 
   ui.filter.addEventListener("input", applyFilter);
-  ui.browseReload.addEventListener("click", loadBrowse);
+  ui.browseReload.addEventListener("click", () => loadBrowse());
+
+  // ---------------------------------------------------------------- placeholder questions
+
+  const DEFAULT_PLACEHOLDER = ui.question.getAttribute("placeholder");
+
+  /** A placeholder about what is actually indexed: a section or article title picked at random. */
+  function updatePlaceholder(documents) {
+    const titles = [];
+    for (const doc of documents) {
+      for (const a of Array.isArray(doc.articles) ? doc.articles : []) titles.push(a.title);
+      for (const sec of Array.isArray(doc.sections) ? doc.sections : []) {
+        if (sec && Array.isArray(sec.path) && sec.path.length) titles.push(sec.path[sec.path.length - 1]);
+      }
+    }
+    const usable = [...new Set(titles.map((t) => String(t || "").replace(/\s+/g, " ").trim()))]
+      .filter((t) => t.length >= 3 && t.length <= 90 && /\p{L}/u.test(t));
+    if (!usable.length) {
+      ui.question.setAttribute("placeholder", documents.length ? DEFAULT_PLACEHOLDER
+        : "No documents yet: add some under Documents, then ask about them");
+      return;
+    }
+    const pick = usable[Math.floor(Math.random() * usable.length)];
+    ui.question.setAttribute("placeholder", `e.g. What do the documents say about “${pick}”?`);
+  }
+
+  // ---------------------------------------------------------------- delete
+
+  async function deleteDocument(source, button) {
+    if (!window.confirm(`Delete “${source}”? It is removed from the index, and its file too if it was uploaded here.`)) {
+      return;
+    }
+    button.disabled = true;
+    ui.browseStatus.className = "status busy";
+    ui.browseStatus.textContent = `Deleting ${source}…`;
+    try {
+      const response = await send(`documents/${sourcePath(source)}`, {method: "DELETE", headers: requestHeaders()});
+      if (!response.ok) throw await errorFrom(response);
+      docCache.delete(source);
+      await loadBrowse();
+      ui.browseStatus.className = "status";
+      ui.browseStatus.textContent = `Deleted ${source}.`;
+    } catch (err) {
+      button.disabled = false;
+      ui.browseStatus.className = "status warn";
+      ui.browseStatus.textContent = `Could not delete ${source}: ${explain(err)}`;
+      if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+        askForKey("Deleting needs the admin API key. Enter it and press Save.", () => deleteDocument(source, button));
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- upload
+
+  const OUTCOME_TEXT = {
+    indexed: "Indexed",
+    unchanged: "Unchanged (already indexed)",
+    skipped: "Skipped",
+    failed: "Failed",
+  };
+  let uploadQueue = Promise.resolve();
+
+  function uploadFiles(fileList) {
+    const files = [...fileList];
+    if (!files.length) return;
+    for (const file of files) {
+      const bar = h("progress", {max: "100", value: "0", "aria-label": `Upload of ${file.name}`});
+      const state = h("span", {class: "upload-state"}, "Waiting…");
+      const item = h("li", {class: "upload-item", dataset: {name: file.name, outcome: "pending"}},
+        h("span", {class: "upload-name"}, file.name), h("span", {class: "upload-size"}, sizeText(file.size)), bar, state);
+      ui.uploadList.append(item);
+      uploadQueue = uploadQueue.then(() => uploadOne(file, {item, bar, state}));
+    }
+    uploadQueue = uploadQueue.then(() => loadBrowse());
+  }
+
+  function sizeText(bytes) {
+    if (bytes < 1024) return `${bytes} B`;
+    if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+    return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  }
+
+  function settle(row, outcome, text) {
+    row.item.dataset.outcome = outcome;
+    row.state.textContent = text;
+    row.bar.hidden = true;
+  }
+
+  /** One file, one request: its own byte progress, and a 413/415 that names this file alone. */
+  function uploadOne(file, row) {
+    return new Promise((resolve) => {
+      const form = new FormData();
+      form.append("files", file, file.name);
+      const folder = ui.uploadFolder.value.trim();
+      if (folder) form.append("folder", folder);
+      if (ui.uploadOverwrite.checked) form.append("overwrite", "true");
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", "documents");
+      for (const [name, value] of Object.entries(requestHeaders())) xhr.setRequestHeader(name, value);
+      row.state.textContent = "Uploading…";
+      xhr.upload.addEventListener("progress", (ev) => {
+        if (!ev.lengthComputable) return;
+        const pct = Math.round((100 * ev.loaded) / ev.total);
+        row.bar.value = pct;
+        row.state.textContent = `Uploading… ${pct} %`;
+      });
+      xhr.addEventListener("error", () => {
+        settle(row, "failed", "Failed: could not reach the Verbatim server.");
+        resolve();
+      });
+      xhr.addEventListener("load", () => {
+        let body = null;
+        try { body = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
+        if (xhr.status < 200 || xhr.status >= 300) {
+          const detail = formatDetail(body && typeof body === "object" && "detail" in body ? body.detail : xhr.responseText);
+          const err = new ApiError(xhr.status, detail, xhr.getResponseHeader("retry-after"));
+          if (xhr.status === 401 || xhr.status === 403) {
+            settle(row, "failed", `Refused (${xhr.status}): ${detail || "an API key is needed"}`);
+            askForKey("Uploading needs the admin API key. Enter it and press Save; the file will be sent again.",
+              () => retryUpload(file, row));
+          } else if (xhr.status === 413 || xhr.status === 415) {
+            settle(row, "failed", `Refused (${xhr.status}): ${detail}`);
+          } else {
+            settle(row, "failed", `Failed: ${explain(err)}`);
+          }
+          resolve();
+          return;
+        }
+        row.bar.value = 100;
+        const job = body && body.job;
+        const sent = body && Array.isArray(body.files) ? body.files : [];
+        const source = sent.length && sent[0].source ? sent[0].source : null;
+        if (source) row.item.dataset.source = source;
+        if (!job) {
+          settle(row, "indexed", OUTCOME_TEXT.indexed);
+          resolve();
+          return;
+        }
+        row.bar.removeAttribute("value");  // indeterminate while the server indexes
+        row.state.textContent = "Indexing…";
+        pollJob(job, source, row).then(resolve);
+      });
+      xhr.send(form);
+    });
+  }
+
+  function retryUpload(file, row) {
+    row.bar.hidden = false;
+    row.bar.value = 0;
+    row.item.dataset.outcome = "pending";
+    uploadQueue = uploadQueue.then(() => uploadOne(file, row)).then(() => loadBrowse());
+  }
+
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+  /** Poll GET jobs/{id} until it is done or failed; show this file's outcome and reason. */
+  async function pollJob(job, source, row) {
+    let wait = 250;
+    for (;;) {
+      let data;
+      try {
+        data = await getJSON(`jobs/${encodeURIComponent(job)}`);
+      } catch (err) {
+        settle(row, "failed", `Failed: ${explain(err)}`);
+        return;
+      }
+      const files = Array.isArray(data.files) ? data.files : [];
+      const mine = files.find((f) => f.source === source) || (files.length === 1 ? files[0] : null);
+      if (data.state === "done" || data.state === "failed" || (mine && mine.outcome && data.state !== "running" && data.state !== "queued")) {
+        const outcome = mine && OUTCOME_TEXT[mine.outcome] ? mine.outcome : data.state === "failed" ? "failed" : "indexed";
+        const reason = (mine && mine.reason) || (outcome === "failed" && data.reason) || "";
+        settle(row, outcome, reason ? `${OUTCOME_TEXT[outcome]}: ${reason}` : OUTCOME_TEXT[outcome]);
+        return;
+      }
+      if (Number.isInteger(data.total) && data.total > 0) {
+        row.state.textContent = `Indexing… ${data.done || 0}/${data.total}`;
+      }
+      await sleep(wait);
+      wait = Math.min(wait * 1.5, 2000);
+    }
+  }
+
+  ui.uploadInput.addEventListener("change", () => {
+    uploadFiles(ui.uploadInput.files);
+    ui.uploadInput.value = "";
+  });
+  for (const name of ["dragenter", "dragover"]) {
+    ui.drop.addEventListener(name, (ev) => {
+      ev.preventDefault();
+      ui.drop.classList.add("over");
+    });
+  }
+  ui.drop.addEventListener("dragleave", () => ui.drop.classList.remove("over"));
+  ui.drop.addEventListener("drop", (ev) => {
+    ev.preventDefault();
+    ui.drop.classList.remove("over");
+    if (ev.dataTransfer) uploadFiles(ev.dataTransfer.files);
+  });
+  // A file dropped beside the drop area must not replace the page with the file.
+  window.addEventListener("dragover", (ev) => ev.preventDefault());
+  window.addEventListener("drop", (ev) => ev.preventDefault());
 
   // ---------------------------------------------------------------- views, URL, keyboard
 
@@ -719,6 +1248,18 @@
     return location.hash === "#browse" ? "browse" : "ask";
   }
 
+  /** A citation link (#/doc/{source}?start=&end=): the ask view with that span open in the panel. */
+  function followDocRoute() {
+    const route = parseDocRoute(location.hash);
+    if (!route) return false;
+    showView("ask", false);
+    openDocument({
+      source: route.source, start: route.start, end: route.end, title: route.source,
+      kind: route.start === null ? "article" : "quote", opener: ui.question,
+    });
+    return true;
+  }
+
   function rememberQuestion(question) {
     try {
       const url = new URL(location.href);
@@ -730,6 +1271,8 @@
   window.addEventListener("hashchange", () => {
     if (location.hash === "#ask" || location.hash === "#browse" || location.hash === "") {
       showView(currentView(), true);
+    } else {
+      followDocRoute();
     }
   });
 
@@ -771,16 +1314,19 @@
 
   refreshKeyState();
   setPanelOpen(false);
-  showView(currentView(), false);
+  loadBrowse(true);  // the list, the placeholder, and whether this server wants a key
+  const linked = parseDocRoute(location.hash) !== null;
+  if (!linked) showView(currentView(), false);
   const initial = new URLSearchParams(location.search).get("q");
-  if (initial) {
+  if (initial && !linked) {
     ui.question.value = initial;
     updateCount();
     if (currentView() === "ask") ask();
-  } else if (currentView() === "ask") {
+  } else if (currentView() === "ask" && !linked) {
     ui.question.focus();
   }
+  if (linked) followDocRoute();
 
   // For tests and debugging: the last answer received.
-  window.verbatim = {lastResponse: () => lastResponse, codePointIndex};
+  window.verbatim = {lastResponse: () => lastResponse, codePointIndex, markdownRanges, parseDocRoute, pageLink};
 })();

@@ -1,0 +1,1 @@
+"""One router per feature, each reading the application object from `request.app.state`."""
