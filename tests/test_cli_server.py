@@ -151,3 +151,30 @@ def test_help_version_and_defaults() -> None:
                 assert "default" in text.split(flag, 1)[1][:220], (command, flag)
     bench = run_cli(["bench", "--help"], env, timeout=60)
     assert "{ingest,latency}" in bench.stdout and "args" not in bench.stdout.split()
+
+
+def test_first_start_prints_only_verbatims_own_lines(tmp_path: Path) -> None:
+    """An empty data dir and no model export yet: the int8 export and the seeds ingest print nothing
+    of the libraries' informational chatter."""
+    env = clean_env(
+        VERBATIM_DATA_DIR=tmp_path / "data",
+        VERBATIM_MODEL_CACHE_DIR=tmp_path / "models",
+        VERBATIM_CORPUS_DIR=SEEDS,
+    )
+    server = Serve(env)
+    try:
+        server.wait_ready()
+    finally:
+        out, err = server.stop(signal.SIGTERM)
+    assert out.strip().splitlines() == [
+        f"Verbatim listening on {server.url} (corpus {SEEDS.resolve()}, data {(tmp_path / 'data').resolve()})"
+    ]
+    lines = [json.loads(line) for line in err.splitlines() if line.strip()]
+    assert lines and any(line["logger"].startswith("verbatim") for line in lines)
+    strangers = [
+        line
+        for line in lines
+        if not line["logger"].startswith(("verbatim", "uvicorn"))
+        and line["level"] not in ("warning", "error")
+    ]
+    assert not strangers, strangers[:3]
