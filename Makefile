@@ -6,10 +6,18 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install serve test lint eval bench clean
 
+TORCH := torch==2.13.0
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+
 $(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || { \
+	  echo "Verbatim needs Python 3.11 or newer; $(PYTHON) is $$($(PYTHON) -V 2>&1)." >&2; \
+	  echo "Install one and run: make PYTHON=python3.11 $(MAKECMDGOALS)" >&2; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	# The CPU build of torch first: a bare `torch` requirement would pull a multi-GB CUDA build.
-	$(PY) -m pip install --quiet torch==2.13.0
+	# The CPU build of torch first, from PyTorch's CPU index (a bare `torch` from PyPI pulls a multi-GB
+	# CUDA build on Linux). Where that index is unreachable, PyPI's wheel (a local cache may hold the CPU one).
+	$(PY) -m pip install --quiet --timeout 10 --retries 0 $(TORCH) --index-url $(TORCH_CPU_INDEX) \
+	  || $(PY) -m pip install --quiet $(TORCH)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

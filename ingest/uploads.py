@@ -82,9 +82,10 @@ def plain_name(name: str) -> str:
 
 def target_folder(root: Path, folder: str | None) -> Path:
     """The folder under `root` a relative `folder` names; never outside root, symlinks included."""
-    raw = (folder or DEFAULT_FOLDER).strip().strip("/") or DEFAULT_FOLDER
+    raw = (folder or DEFAULT_FOLDER).strip()
     if "\x00" in raw or "\\" in raw or Path(raw).is_absolute() or raw.startswith("~"):
         raise BadUploadName(f"folder {raw[:100]!r} must be a relative folder under the corpus dir")
+    raw = raw.strip("/") or DEFAULT_FOLDER
     parts = Path(raw).parts
     if any(p in ("..", ".") or p.startswith(".") for p in parts):
         raise BadUploadName(f"folder {raw[:100]!r} must not contain '..' or hidden parts")

@@ -191,7 +191,7 @@ def test_unreachable_chroma_gives_503_and_recovers_without_restart(tmp_path: Pat
 
 
 def test_cli_ingest_hands_off_to_the_running_server_and_ask_prints(tmp_path: Path, corpus: Path) -> None:
-    from verbatim.cli.handoff import registered
+    from verbatim.cli.handoff import own_data_dir
 
     settings = make_settings(tmp_path / "data", corpus)
     env = {
@@ -200,7 +200,7 @@ def test_cli_ingest_hands_off_to_the_running_server_and_ask_prints(tmp_path: Pat
         "VERBATIM_CORPUS_DIR": str(corpus),
         "VERBATIM_MODEL_CACHE_DIR": str(settings.models_dir),
     }
-    with LiveServer(create_app(settings)) as server, registered(settings, "127.0.0.1", server.port):
+    with LiveServer(create_app(settings)) as server, own_data_dir(settings, "127.0.0.1", server.port):
         server.wait_ready()
         (corpus / "new.md").write_text(
             "# Ferry News\n\nThe Caspian ferry Zarya carried 412 trucks in March.\n", encoding="utf-8"

@@ -136,7 +136,7 @@ def test_api_ingests_the_mounted_corpus_then_serves_on_its_published_port() -> N
     port = int(serve[serve.index("--port") + 1])
     assert serve[serve.index("--host") + 1] == "0.0.0.0"
     assert container_ports("api") == {port}
-    assert f"127.0.0.1:{port}/healthz" in healthcheck_text("api")
+    assert f"127.0.0.1:{port}/readyz" in healthcheck_text("api")  # ready: index loaded, not just alive
     env = environment("api")
     corpus, mode = mounts("api")[env["VERBATIM_CORPUS_DIR"]]
     assert mode == "ro" and (REPO / corpus).is_dir()  # ./seeds by default
@@ -200,3 +200,39 @@ def test_dockerfile_uses_cpu_torch_and_bakes_the_model() -> None:
         assert (REPO / path).exists(), path
     ignored = (REPO / ".dockerignore").read_text().split()
     assert ".venv" in ignored and "data" in ignored
+
+
+def test_compose_says_which_version_it_needs_and_pins_every_image() -> None:
+    text = (REPO / "docker-compose.yml").read_text(encoding="utf-8")
+    assert re.search(r"^# .*Compose v2\.20", text, re.M)  # `required:` under depends_on
+    for name, service in SERVICES.items():
+        image = service.get("image")
+        if image:
+            tag = image.rsplit(":", 1)[1] if ":" in image else ""
+            assert tag and tag != "latest", f"{name}: pin the image tag ({image})"
+
+
+def test_compose_mounts_the_corpus_named_like_the_setting() -> None:
+    raw = [str(v) for v in SERVICES["api"]["volumes"]]
+    corpus = next(v for v in raw if ":/corpus" in v)
+    assert corpus.startswith("${VERBATIM_CORPUS_DIR:-")
+    source, _ = mounts("api")["/corpus"]
+    assert (
+        interpolate(corpus.split(":/corpus")[0], {"VERBATIM_CORPUS_DIR": "/home/me/docs"}) == "/home/me/docs"
+    )
+    assert source == "./seeds"
+    # Every variable read from the user's environment is a setting the code knows (or compose's own).
+    own = {"VERBATIM_PORT", "VERBATIM_BOT_PORT"}
+    used = set(re.findall(r"\$\{(VERBATIM_[A-Z_]+)", (REPO / "docker-compose.yml").read_text()))
+    assert used - own <= settings_env_names(), used - own - settings_env_names()
+
+
+def test_makefile_installs_cpu_torch_and_checks_python_first() -> None:
+    make = (REPO / "Makefile").read_text(encoding="utf-8")
+    assert "TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu" in make
+    assert re.search(r"--timeout 10 --retries 0 \$\(TORCH\) --index-url \$\(TORCH_CPU_INDEX\)", make)
+    assert "|| $(PY) -m pip install --quiet $(TORCH)" in make  # where that index is unreachable
+    recipe = make.split("$(STAMP): pyproject.toml", 1)[1]
+    assert recipe.index("version_info >= (3, 11)") < recipe.index("-m venv") < recipe.index("pip install")
+    pinned = re.search(r'"torch==([^"]+)"', (REPO / "pyproject.toml").read_text())
+    assert pinned and f"TORCH := torch=={pinned.group(1)}" in make

@@ -13,7 +13,7 @@ from fastapi import Request
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from verbatim.ingest.uploads import FileTooLarge, Incoming, check_suffix
+from verbatim.ingest.uploads import FileTooLarge, Incoming, check_suffix, plain_name
 from verbatim.service.api.security import UPLOAD_MAX_FILES
 from verbatim.service.qa.errors import BadUploadName
 
@@ -35,7 +35,7 @@ class _LimitedParser(MultiPartParser):
         super().on_headers_finished()
         upload = self._current_part.file
         if upload is not None:
-            check_suffix(upload.filename or "")
+            check_suffix(plain_name(upload.filename or ""))
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         upload = self._current_part.file

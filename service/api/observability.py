@@ -123,11 +123,24 @@ class TextFormatter(logging.Formatter):
         return self.redact(f"{line} request_id={request_id}" if request_id else line)
 
 
+class OwnLinesOnly(logging.Filter):
+    """Verbatim's and the web server's lines, and every library's warnings and errors; not the
+    informational chatter of libraries (the int8 quantiser's per-tensor notes, model-loading lines)."""
+
+    OURS = ("verbatim", "uvicorn")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        name = record.name
+        ours = any(name == o or name.startswith(o + ".") for o in self.OURS)
+        return ours or record.levelno >= logging.WARNING
+
+
 class StderrHandler(logging.StreamHandler):
     """Writes to whatever `sys.stderr` is at the time (test runners swap it)."""
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
+        self.addFilter(OwnLinesOnly())
 
     def emit(self, record: logging.LogRecord) -> None:
         self.stream = sys.stderr
