@@ -219,12 +219,13 @@ class Corpus:
 
 
 def find_loose(text: str, needle: str) -> list[tuple[int, int]]:
-    """Every `[start, end)` of `text` equal to `needle` up to whitespace: each whitespace run of the
-    needle matches any non-empty whitespace run of the text; leading and trailing whitespace is ignored."""
-    parts = needle.split()
-    if not parts:
+    """Every `[start, end)` of `text` equal to `needle` up to whitespace, anywhere: a question writer
+    copies the visible text of a PDF or HTML page, and extraction may lay the same characters out with
+    other line breaks, or with a space inside a word where the PDF kerns letters apart ("f avour")."""
+    chars = [c for c in needle if not c.isspace()]
+    if not chars:
         return []
-    pattern = re.compile(r"\s+".join(re.escape(p) for p in parts))
+    pattern = re.compile(r"\s*".join(re.escape(c) for c in chars))
     return [(m.start(), m.end()) for m in pattern.finditer(text)]
 
 

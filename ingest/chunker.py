@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -88,19 +88,7 @@ class Chunker:
         for index, article in enumerate(articles):
             for r_start, r_end in kept_regions(clean, article.start, article.end):
                 sentences = sentence_spans(text, r_start, r_end)
-                cursor = r_start
-                for piece in _fitting(self, text[r_start:r_end]):
-                    start = text.find(piece, cursor, r_end)
-                    if start < 0:  # the splitter only strips and cuts, so this cannot happen
-                        raise AssertionError("chunk text is not a raw span of the document")
-                    end = start + len(piece)
-                    inside = tuple(
-                        (max(s, start), min(e, end))
-                        for s, e in sentences
-                        if s < end and e > start and _whole_words(text, max(s, start), min(e, end))
-                    )
-                    chunks.append(Chunk(start, end, piece, index, inside))
-                    cursor = start + 1
+                chunks += split_span(self, text, r_start, r_end, sentences, index)
         return chunks
 
 
@@ -183,22 +171,33 @@ class StructuredChunker:
         return out
 
     def _split(self, text: str, unit: Unit) -> list[Chunk]:
-        sentences = unit_sentences(text, unit)
-        chunks = []
-        cursor = unit.start
-        for piece in _fitting(self.chunker, text[unit.start : unit.end]):
-            start = text.find(piece, cursor, unit.end)
-            if start < 0:
-                raise AssertionError("chunk text is not a raw span of the document")
-            end = start + len(piece)
-            inside = tuple(
-                (max(s, start), min(e, end))
-                for s, e in sentences
-                if s < end and e > start and _whole_words(text, max(s, start), min(e, end))
-            )
-            chunks.append(Chunk(start, end, piece, 0, inside))
-            cursor = start + 1
-        return chunks
+        return split_span(self.chunker, text, unit.start, unit.end, unit_sentences(text, unit), 0)
+
+
+def split_span(
+    chunker: Chunker,
+    text: str,
+    start: int,
+    end: int,
+    sentences: Sequence[tuple[int, int]],
+    article: int,
+) -> list[Chunk]:
+    """Pieces of text[start:end] that fit the model, each a raw span with the (clipped) sentences in it."""
+    chunks = []
+    cursor = start
+    for piece in _fitting(chunker, text[start:end]):
+        at = text.find(piece, cursor, end)
+        if at < 0:  # the splitter only strips and cuts, so this cannot happen
+            raise AssertionError("chunk text is not a raw span of the document")
+        stop = at + len(piece)
+        inside = tuple(
+            (max(s, at), min(e, stop))
+            for s, e in sentences
+            if s < stop and e > at and _whole_words(text, max(s, at), min(e, stop))
+        )
+        chunks.append(Chunk(at, stop, piece, article, inside))
+        cursor = at + 1
+    return chunks
 
 
 def _fitting(chunker: Chunker, text: str) -> list[str]:

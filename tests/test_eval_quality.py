@@ -109,6 +109,8 @@ def test_find_loose_matches_across_whitespace_runs() -> None:
     assert find_loose(text, "quick brown fox") == [(5, 21), (second, len(text))]
     assert text[5:21] == "quick\n brown\u00a0fox"
     assert find_loose(text, "  ") == []
+    kerned = "you should rather f avour the quoted pattern"  # a PDF that spaces letters apart
+    assert find_loose(kerned, "favour the quoted") == [(kerned.index("f av"), kerned.index(" pattern"))]
 
 
 def _q(**kw: Any) -> Question:
