@@ -41,7 +41,7 @@ def test_a_snapshot_indexes_its_chunks() -> None:
     assert snap.by_id == {"c1": 0} and snap.chunk_count == 1
     assert snap.term_weight("wheat") < snap.term_weight("never-seen")  # unknown terms weigh the most
     assert "armenia" in snap.vocabulary and snap.vocabulary is snap.vocabulary  # built once
-    assert snap.memo("k", lambda: [1]) is snap.memo("k", lambda: [2])
+    assert snap.memo("shingles", 0, lambda: [1]) is snap.memo("shingles", 0, lambda: [2])
 
 
 def test_refresh_loads_only_when_the_version_moves_and_keeps_serving_when_the_store_is_down() -> None:

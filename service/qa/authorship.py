@@ -57,8 +57,10 @@ def byline_span(snapshot: Snapshot, chunk: ChunkRecord) -> tuple[int, int, int] 
     per article and snapshot."""
     if not chunk.author:
         return None
-    key = ("byline", chunk.source, chunk.title, chunk.author)
-    return snapshot.memo(key, lambda: _find_byline(snapshot, chunk.source, chunk.title, chunk.author or ""))
+    key = (chunk.source, chunk.title, chunk.author)
+    return snapshot.memo(
+        "byline", key, lambda: _find_byline(snapshot, chunk.source, chunk.title, chunk.author or "")
+    )
 
 
 def _find_byline(snapshot: Snapshot, source: str, title: str, author: str) -> tuple[int, int, int] | None:

@@ -92,7 +92,7 @@ def _sentence_facts(
     snapshot: Snapshot, key: tuple[str, int, int], sentence: str
 ) -> tuple[bool, frozenset[str]]:
     """Whether a sentence is quotable, and its terms: the same for every question, kept per snapshot."""
-    return snapshot.memo(("sentence", *key), lambda: (is_statement(sentence), frozenset(terms(sentence))))
+    return snapshot.memo("sentence", key, lambda: (is_statement(sentence), frozenset(terms(sentence))))
 
 
 class ExtractiveAnswerer:
@@ -149,7 +149,7 @@ class ExtractiveAnswerer:
         qterms = question.terms
         chunk = best.hit.chunk
         passage_terms = snapshot.memo(
-            ("passage_terms", chunk.chunk_id), lambda: frozenset(terms(f"{chunk.title} {chunk.text}"))
+            "passage_terms", chunk.chunk_id, lambda: frozenset(terms(f"{chunk.title} {chunk.text}"))
         )
         index = _sentence_index(best)
         window = _window_text(chunk, index) if index is not None else chunk.text

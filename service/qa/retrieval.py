@@ -79,7 +79,7 @@ class Retriever:
         kept_shingles: list[frozenset[str]] = []
         for index, fused in ordered:
             chunk = snapshot.chunks[index]
-            shingles: frozenset[str] = snapshot.memo(("shingles", index), partial(_shingles, chunk.text))
+            shingles: frozenset[str] = snapshot.memo("shingles", index, partial(_shingles, chunk.text))
             if any(_overlaps(chunk, h.chunk) for h in hits) or any(
                 _jaccard(shingles, s) >= cfg.duplicate_jaccard for s in kept_shingles
             ):

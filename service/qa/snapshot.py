@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import bm25s
 import numpy as np
@@ -26,6 +26,13 @@ from verbatim.service.qa.text import terms
 
 log = logging.getLogger("verbatim.snapshot")
 T = TypeVar("T")
+# What a snapshot keeps besides its chunks, BM25 and vocabulary, computed on first use (`Snapshot.memo`):
+MemoKind = Literal[
+    "sentence",  # (source, start, end) → (is a quotable statement, its terms)   extractive.py
+    "passage_terms",  # chunk id → terms of the chunk's title and text               extractive.py
+    "shingles",  # chunk index → 5-word shingles, for near-duplicate collapse       retrieval.py
+    "byline",  # (source, title, author) → where the article's byline is            authorship.py
+]
 
 
 @dataclass
@@ -71,14 +78,14 @@ class Snapshot:
         """IDF of a term; a term the corpus never uses weighs as much as the rarest one."""
         return self.idf.get(term, self.max_idf)
 
-    def memo(self, key: Hashable, make: Callable[[], T]) -> T:
+    def memo(self, kind: MemoKind, key: Hashable, make: Callable[[], T]) -> T:
         """A value derived only from this snapshot's (immutable) chunks, computed on first use and kept
-        for the snapshot's life, so requests do not redo per-chunk text work (sentence terms, shingles).
-        Safe from many threads: at worst two compute the same value."""
+        for the snapshot's life, so requests do not redo per-chunk text work. Every kind of value kept
+        is declared in MemoKind. Safe from many threads: at worst two compute the same value."""
         try:
-            return self._memo[key]
+            return self._memo[(kind, key)]
         except KeyError:
-            value = self._memo[key] = make()
+            value = self._memo[(kind, key)] = make()
             return value
 
 
