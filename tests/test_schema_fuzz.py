@@ -26,6 +26,12 @@ EXAMPLES = 50  # per operation and mode: bounded (the whole run takes seconds in
 CONFIG = """
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "404", "409", "410", "415", "422"]
+
+# Invalid data may also be too large to read at all (413 over VERBATIM_MAX_BODY_BYTES).
+[checks.negative_data_rejection]
+expected-statuses = [
+  "400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429", "5xx"
+]
 """
 # Operations that change the shared seeded index or write into the corpus: tested on private copies in
 # tests/test_uploads.py, never fuzzed against the session's engine.
