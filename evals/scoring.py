@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from verbatim.evals.calibration import Calibration, calibrate, render_reliability
 from verbatim.evals.quote_cuts import quote_cut
+from verbatim.service.qa.extractive import HEDGE_TEXT
 
 Kind = Literal["fact", "number", "paraphrase", "multi", "unanswerable", "noise"]
 Split = Literal["dev", "test"]
@@ -867,7 +868,10 @@ def _score_question(question: Question, raw: Any, corpus: Corpus, ks: Sequence[i
     unsupported_sentences: list[str] = []
     if not abstained and resp.answer.strip():
         by_n = {c.n: c for c in citations}
-        sentences = split_sentences(resp.answer)
+        # A hedged answer opens with a fixed notice that the quotes may not state it exactly: the
+        # notice is not a claim about the documents, so only the quotes after it are checked.
+        text = resp.answer.removeprefix(HEDGE_TEXT) if resp.hedged else resp.answer
+        sentences = split_sentences(text)
         covered = sum(is_quote_covered(s, by_n) for s in sentences)
         r["quote_coverage"] = _Ratio(float(covered), float(len(sentences)))
         checks = [chk for s in sentences if (chk := check_sentence_support(s, by_n)) is not None]

@@ -43,8 +43,9 @@ class Candidate:
     start: int
     end: int
     semantic: float
-    lexical: float
+    lexical: float  # of the sentence itself: what ranks it
     type_match: float
+    window_lexical: float = 0.0  # of the sentence and its neighbours: what the confidence reads
     score: float = 0.0
 
 
@@ -72,11 +73,17 @@ class Extracted:
     abstain_text: str | None = None  # a plainer reason than ABSTAIN_TEXT, when there is one
 
 
-def is_statement(sentence: str) -> bool:
-    """Headings, bylines and labels are not answers; list items and table rows with a few words are."""
+def is_statement(sentence: str, headings: tuple[str, ...] = (), structured: bool = False) -> bool:
+    """Headings, bylines and labels are not answers; list items and table rows with a few words are.
+
+    In a structured document (Markdown, reST, man pages, HTML, PDF, DOCX) ingest knows the headings: a
+    unit that is not one of them is content, however short and unpunctuated ("127  if the command is
+    not found"). A page without structure is judged by the shape of the line."""
     count = len(sentence.split())
     if count < 3:
         return False
+    if structured:
+        return " ".join(sentence.split()) not in headings
     return count > 12 or classify(sentence) == "body"
 
 
@@ -89,10 +96,14 @@ def coverage(snapshot: Snapshot, question_terms: list[str], text_terms: set[str]
 
 
 def _sentence_facts(
-    snapshot: Snapshot, key: tuple[str, int, int], sentence: str
+    snapshot: Snapshot, key: tuple[str, int, int], sentence: str, section: tuple[str, ...] = ()
 ) -> tuple[bool, frozenset[str]]:
     """Whether a sentence is quotable, and its terms: the same for every question, kept per snapshot."""
-    return snapshot.memo("sentence", key, lambda: (is_statement(sentence), frozenset(terms(sentence))))
+    record = snapshot.documents.get(key[0])
+    structured = bool(record is not None and record.sections)
+    return snapshot.memo(
+        "sentence", key, lambda: (is_statement(sentence, section, structured), frozenset(terms(sentence)))
+    )
 
 
 class ExtractiveAnswerer:
@@ -133,14 +144,16 @@ class ExtractiveAnswerer:
                     continue
                 seen.add(key)
                 sentence = chunk.text[start - chunk.start : end - chunk.start]
-                statement, sentence_terms = _sentence_facts(snapshot, key, sentence)
+                statement, sentence_terms = _sentence_facts(snapshot, key, sentence, chunk.section)
                 if not statement:
                     continue
                 window_terms = sentence_terms | _neighbour_terms(snapshot, chunk, i)
-                lexical = coverage(snapshot, qterms, window_terms)
-                # Ranked by what the sentence itself offers: the quote must hold the value.
+                # Ranked by what the sentence itself holds (the quote must answer); the window (a fact
+                # split over two sentences) feeds the confidence.
+                lexical = coverage(snapshot, qterms, sentence_terms)
+                window = coverage(snapshot, qterms, window_terms)
                 typed = float(offers_value(sentence, question))
-                out.append(Candidate(rank, hit, start, end, float(sim), lexical, typed))
+                out.append(Candidate(rank, hit, start, end, float(sim), lexical, typed, window))
         return self.rescore(out)
 
     # -- confidence -------------------------------------------------------------------------------
@@ -155,7 +168,7 @@ class ExtractiveAnswerer:
         window = _window_text(chunk, index) if index is not None else chunk.text
         return {
             "semantic": best.semantic,
-            "lexical": best.lexical,
+            "lexical": best.window_lexical,
             "passage_lexical": coverage(snapshot, qterms, passage_terms),
             "passage_similarity": best.hit.similarity,
             "offers_value": float(offers_value(window, question)),
@@ -204,6 +217,12 @@ class ExtractiveAnswerer:
             if any(_overlap(c, cand) for c in chosen):
                 continue
             chosen.append(cand)
+        if question.wants is not None and not best.type_match:
+            # The value often follows in the next sentence ("… terminated. The default is 1024."):
+            # quote both rather than a sentence that cannot answer.
+            following = _next_candidate(best, ranked)
+            if following is not None and following.type_match and following not in chosen:
+                chosen.append(following)
         quotes = _join_neighbours(chosen)
         if question.wants is not None:
             quotes[0].highlights = highlights(quotes[0], question)
@@ -228,6 +247,17 @@ def highlights(quote: Quote, question: ParsedQuestion) -> list[tuple[int, int]]:
     return [(quote.start + s, quote.start + e)]
 
 
+def _next_candidate(cand: Candidate, ranked: list[Candidate]) -> Candidate | None:
+    """The candidate for the sentence right after `cand` in its chunk, if it was a candidate."""
+    index = _sentence_index(cand)
+    spans = cand.hit.chunk.sentences
+    if index is None or index + 1 >= len(spans):
+        return None
+    start = spans[index + 1][0]
+    chunk_id = cand.hit.chunk.chunk_id
+    return next((c for c in ranked if c.hit.chunk.chunk_id == chunk_id and c.start == start), None)
+
+
 def _overlap(a: Candidate, b: Candidate) -> bool:
     return a.hit.chunk.source == b.hit.chunk.source and a.start < b.end and b.start < a.end
 
@@ -248,9 +278,8 @@ def _neighbour_terms(snapshot: Snapshot, chunk: ChunkRecord, index: int) -> froz
     for j in (index - 1, index + 1):
         if 0 <= j < len(chunk.sentences):
             s, e = chunk.sentences[j]
-            out |= _sentence_facts(
-                snapshot, (chunk.source, s, e), chunk.text[s - chunk.start : e - chunk.start]
-            )[1]
+            text = chunk.text[s - chunk.start : e - chunk.start]
+            out |= _sentence_facts(snapshot, (chunk.source, s, e), text, chunk.section)[1]
     return out
 
 
