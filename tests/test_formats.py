@@ -366,3 +366,43 @@ def test_extracted_text_is_swept_with_its_document(tmp_path: Path, encoder: Enco
     (corpus / "crane.pdf").unlink()
     assert engine.ingest(None).removed == 1
     assert engine.store._sweep_texts(engine.store.manifest()) == 0
+
+
+def test_html_declared_main_region_is_read_whole_without_furniture(tmp_path: Path) -> None:
+    """A page that declares its main content (<main> or role="main") is read by its own structure:
+    every section of it, nothing of the navigation around it."""
+    sections = "".join(
+        f"<h2>Part {i}</h2><p>Paragraph {i} says something specific about topic number {i}.</p>"
+        f"<pre>code_{i}()</pre>"
+        for i in range(1, 6)
+    )
+    page = (
+        "<html><head><title>Guide</title></head><body>"
+        "<nav><a href='/'>Home</a> <a href='/x'>Next topic</a></nav>"
+        f"<div role='main'><h1>The Guide</h1>{sections}</div>"
+        "<footer>Copyright and links</footer></body></html>"
+    )
+    (tmp_path / "guide.html").write_text(page, encoding="utf-8")
+    doc = read_document(tmp_path / "guide.html", tmp_path)
+    assert isinstance(doc, ParsedDocument) and doc.title == "The Guide"
+    headings = [doc.text[b.start : b.end] for b in doc.blocks if b.kind == "heading"]
+    assert headings == ["The Guide"] + [f"Part {i}" for i in range(1, 6)]
+    assert "Next topic" not in doc.text and "Copyright" not in doc.text
+
+
+def test_html_headings_are_kept_when_an_extractor_would_drop_them(tmp_path: Path) -> None:
+    """DocBook-style pages put headings in title blocks that main-content extractors take for
+    boilerplate: without a declared main region, the page's own structure is used when the
+    extraction lost the headings."""
+    chapters = "".join(
+        f"<div class='section'><div class='titlepage'><div><div><h2 class='title'>7.{i}. Question {i}?</h2>"
+        f"</div></div></div><p>The answer to question {i} is a sentence long enough to be content.</p></div>"
+        for i in range(1, 7)
+    )
+    page = f"<html><body><div class='chapter'><h1>Chapter 7. Basics</h1>{chapters}</div></body></html>"
+    (tmp_path / "faq.html").write_text(page, encoding="utf-8")
+    doc = read_document(tmp_path / "faq.html", tmp_path)
+    assert isinstance(doc, ParsedDocument)
+    headings = [doc.text[b.start : b.end] for b in doc.blocks if b.kind == "heading"]
+    assert [f"7.{i}. Question {i}?" for i in range(1, 7)] == [h for h in headings if h.startswith("7.")]
+    assert doc.section_path(doc.text.index("question 3 is"))[-1] == "7.3. Question 3?"

@@ -37,10 +37,10 @@ _ROWS = {"row", "tr"}
 _CELLS = {"cell", "td", "th"}
 _BREAK = {"lb", "br"}
 _SKIP = {"script", "style", "noscript", "template", "svg", "math", "iframe", "object", "graphic", "img"}
-_FURNITURE = (
-    "//nav|//header|//footer|//aside|//form|//button|//select|//input|//textarea|//script|//style"
-    "|//noscript|//template|//iframe|//svg"
-    "|//*[@role='navigation' or @role='banner' or @role='contentinfo' or @role='search' or "
+_FURNITURE = (  # relative to the region walked
+    ".//nav|.//header|.//footer|.//aside|.//form|.//button|.//select|.//input|.//textarea|.//script"
+    "|.//style|.//noscript|.//template|.//iframe|.//svg"
+    "|.//*[@role='navigation' or @role='banner' or @role='contentinfo' or @role='search' or "
     "@role='complementary']"
 )
 _WHITESPACE = re.compile(r"\s+")
@@ -62,15 +62,7 @@ def read_html(path: Path, source: str, data: bytes) -> ParsedDocument | ReadProb
         return ReadProblem(source, f"malformed HTML ({exc or 'no elements'})")
     _drop_permalinks(tree)
     page_title = _page_title(tree)
-    builder = _from_trafilatura(tree)
-    if builder is None:
-        builder = TextBuilder()
-        body = tree.find("body")
-        root = body if body is not None else tree
-        for bad in root.xpath(_FURNITURE):
-            if bad is not root and bad.getparent() is not None:
-                bad.drop_tree()
-        _walk(root, builder)
+    builder = _main_content(tree)
     if not builder.blocks:
         return ReadProblem(source, "no readable text in the HTML page")
     doc_text = builder.text()
@@ -87,6 +79,45 @@ def read_html(path: Path, source: str, data: bytes) -> ParsedDocument | ReadProb
         blocks=tuple(builder.blocks),
         converted=True,
     )
+
+
+def _main_content(tree: Any) -> TextBuilder:
+    """The page's main content, in this order of trust:
+    1. the region the page itself declares as main (`<main>` or `role="main"`, HTML5 and ARIA), walked
+       with its own structure, less page furniture: the author's word beats any heuristic;
+    2. trafilatura's extraction, when it kept the page's section headings (it can drop a whole section
+       of documentation, or every heading of a DocBook page, as boilerplate);
+    3. the page's own structure, less page furniture (navigation, header, footer, forms, sidebars)."""
+    declared = tree.xpath("//main|//*[@role='main']")
+    if len(declared) == 1:
+        builder = _walk_region(declared[0])
+        if builder.blocks:
+            return builder
+    extracted = _from_trafilatura(tree)
+    if extracted is not None and _keeps_headings(tree, extracted):
+        return extracted
+    body = tree.find("body")
+    return _walk_region(body if body is not None else tree)
+
+
+def _walk_region(root: Any) -> TextBuilder:
+    builder = TextBuilder()
+    for bad in root.xpath(_FURNITURE):
+        if bad is not root and bad.getparent() is not None:
+            bad.drop_tree()
+    _walk(root, builder)
+    return builder
+
+
+def _keeps_headings(tree: Any, extracted: TextBuilder) -> bool:
+    """Whether an extraction kept at least half of the page's h1–h3 headings (when it has two or more)."""
+    headings = {_WHITESPACE.sub(" ", h.text_content()).strip() for h in tree.xpath("//h1|//h2|//h3")}
+    headings.discard("")
+    if len(headings) < 2:
+        return True
+    text = extracted.text()
+    kept = sum(1 for h in headings if h in text)
+    return kept * 2 >= len(headings)
 
 
 def _from_trafilatura(tree: Any) -> TextBuilder | None:
