@@ -46,7 +46,7 @@ Progress = Callable[[str, int, int], None]  # (source, done, total)
 
 
 @dataclass
-class Prepared:
+class PreparedDocument:
     """A document after cleaning, segmentation and chunking, before embedding."""
 
     doc: ParsedDocument
@@ -115,7 +115,7 @@ class Ingestor:
         self.chunker = Chunker(encoder.count_tokens, encoder.max_seq_length, chunk_tokens, overlap_tokens)
         self.pipeline = pipeline_fingerprint(encoder, self.chunker)
 
-    def prepare(self, doc: ParsedDocument) -> Prepared:
+    def prepare(self, doc: ParsedDocument) -> PreparedDocument:
         """Clean, segment and chunk one document (no model call)."""
         if doc.blocks:
             return self._prepare_structured(doc)
@@ -127,9 +127,9 @@ class Ingestor:
             article = articles[chunk.article]
             title = titles[chunk.article] or article.title
             records.append(self._record(doc, chunk, article, title, (article.title,)))
-        return Prepared(doc, cleaned, articles, records)
+        return PreparedDocument(doc, cleaned, articles, records)
 
-    def _prepare_structured(self, doc: ParsedDocument) -> Prepared:
+    def _prepare_structured(self, doc: ParsedDocument) -> PreparedDocument:
         """A document with structure: one article (the document), chunks of whole blocks of one section,
         each titled by its section path."""
         cleaned = clean(doc.text, doc.blocks)
@@ -144,7 +144,7 @@ class Ingestor:
             shown = truncate_title(SECTION_SEPARATOR.join(section), self.encoder.count_tokens) or title
             records.append(self._record(doc, chunk, article, shown, section))
         sections = [SectionInfo(list(p), s, e) for p, s, e in section_spans(doc, paths)]
-        return Prepared(doc, cleaned, [article] if kept else [], records, sections)
+        return PreparedDocument(doc, cleaned, [article] if kept else [], records, sections)
 
     @staticmethod
     def _record(
@@ -202,7 +202,7 @@ class Ingestor:
         with ingest_lock(self.settings.data_dir, wait=wait):
             manifest = self.store.manifest()
             seen: set[str] = set()
-            pending: list[Prepared] = []
+            pending: list[PreparedDocument] = []
             for done, path in enumerate(files, start=1):
                 source = source_name(path, root)
                 if self._unchanged(path, manifest.get(source)):
@@ -273,7 +273,7 @@ class Ingestor:
         loaded: ParsedDocument | ReadProblem,
         report: IngestReport,
         manifest: dict[str, DocumentRecord] | None,
-    ) -> Prepared | None:
+    ) -> PreparedDocument | None:
         if isinstance(loaded, ReadProblem):
             report.skipped.append({"source": loaded.source, "reason": loaded.reason})
             report.files.append({"source": loaded.source, "outcome": "skipped", "reason": loaded.reason})
@@ -307,7 +307,7 @@ class Ingestor:
             report.chunks += len(prepared.chunks)
         return prepared
 
-    def _write(self, pending: list[Prepared], report: IngestReport) -> None:
+    def _write(self, pending: list[PreparedDocument], report: IngestReport) -> None:
         """Embed a group of documents, write all their chunks, then commit the group's manifest records
         (few large Chroma calls: per-call overhead dominates small writes)."""
         if not pending:

@@ -261,3 +261,22 @@ def test_api_errors_become_user_messages(
     assert exc.kind == kind and phrase in exc.user_message
     assert seen[0].headers["authorization"] == "Bearer k1"
     assert json.loads(seen[0].content) == {"question": "q?"}
+
+
+def test_the_asked_for_value_is_bold_inside_the_quote() -> None:
+    quote = "The default timeout is 30 seconds."
+    start = 100
+    at = start + quote.index("30")
+    data = {
+        "answer": f"“{quote}” [1]",
+        "abstained": False,
+        "citations": [
+            {"n": 1, "source": "a.md", "title": "Pool", "quote": quote, "start": start,
+             "end": start + len(quote), "highlights": [{"start": at, "end": at + 2}]}
+        ],
+    }  # fmt: skip
+    _, blocks = answer_message("timeout?", data, answer_id="x", surface="dm", base_url="http://h")
+    runs = next(b for b in blocks if b.get("block_id") == "citation-1")["elements"][1]["elements"]
+    assert [r["text"] for r in runs] == ["The default timeout is ", "30", " seconds."]
+    assert runs[1]["style"] == {"bold": True} and "style" not in runs[0]
+    assert "".join(r["text"] for r in runs) == quote  # still verbatim

@@ -14,7 +14,7 @@ from verbatim.ingest.cleaner import MARKUP, clean
 from verbatim.ingest.document import ParsedDocument
 from verbatim.ingest.formats import read_document
 from verbatim.ingest.index.embedder import Encoder
-from verbatim.ingest.pipeline import Ingestor, Prepared
+from verbatim.ingest.pipeline import Ingestor, PreparedDocument
 from verbatim.ingest.reader import ReadProblem
 
 CORPORA = REPO / "evals" / "corpora"
@@ -70,7 +70,7 @@ def kinds(doc: ParsedDocument) -> list[tuple[str, str]]:
     return [(b.kind, doc.text[b.start : b.end]) for b in doc.blocks]
 
 
-def prepare(doc: ParsedDocument, encoder: Encoder, root: Path) -> Prepared:
+def prepare(doc: ParsedDocument, encoder: Encoder, root: Path) -> PreparedDocument:
     settings = make_settings(root / ".unused", root)
     return Ingestor(settings, encoder, None).prepare(doc)  # type: ignore[arg-type]
 

@@ -136,7 +136,33 @@ def _context(text: str) -> Block:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, MAX_CONTEXT_TEXT)}]}
 
 
-def _quote_block(block_id: str, label: str, title: str, url: str, source: str, quote: str) -> Block:
+def _quote_elements(quote: str, start: int = 0, highlights: list[Any] | None = None) -> list[Block]:
+    """The quote as rich-text runs, the asked-for value (a highlight: offsets into the document, inside
+    the quote) in bold; runs past the truncation point are dropped."""
+    text = truncate(quote, MAX_QUOTE_TEXT) or "…"
+    spans = sorted(
+        (int(h["start"]) - start, int(h["end"]) - start)
+        for h in highlights or []
+        if isinstance(h, dict) and 0 <= int(h.get("start", -1)) - start < int(h.get("end", -1)) - start
+    )
+    kept = len(text) if text == quote else len(text) - 1  # a truncated quote ends with "…"
+    runs: list[Block] = []
+    cursor = 0
+    for s, e in spans:
+        if s < cursor or e > kept:
+            continue
+        if s > cursor:
+            runs.append({"type": "text", "text": text[cursor:s]})
+        runs.append({"type": "text", "text": text[s:e], "style": {"bold": True}})
+        cursor = e
+    if cursor < len(text):
+        runs.append({"type": "text", "text": text[cursor:]})
+    return runs
+
+
+def _quote_block(
+    block_id: str, label: str, title: str, url: str, source: str, quote: str, runs: list[Block] | None = None
+) -> Block:
     """A Slack quote block: `[n] Title` linked to the span in context, then the verbatim quote."""
     return {
         "type": "rich_text",
@@ -152,7 +178,7 @@ def _quote_block(block_id: str, label: str, title: str, url: str, source: str, q
             },
             {
                 "type": "rich_text_quote",
-                "elements": [{"type": "text", "text": truncate(quote, MAX_QUOTE_TEXT) or "…"}],
+                "elements": runs or _quote_elements(quote),
             },
         ],
     }
@@ -229,7 +255,9 @@ def answer_message(
             n = c.get("n", i)
             source, title = str(c.get("source", "")), str(c.get("title") or c.get("source", ""))
             url = citation_url(base_url, source, int(c.get("start", 0)), int(c.get("end", 0)))
-            body.append(_quote_block(f"citation-{i}", f"[{n}]", title, url, source, str(c.get("quote", ""))))
+            quote = str(c.get("quote", ""))
+            runs = _quote_elements(quote, int(c.get("start", 0)), c.get("highlights"))
+            body.append(_quote_block(f"citation-{i}", f"[{n}]", title, url, source, quote, runs))
             refs.append((f"[{n}]", title, url))
         if len(shown) < len(citations):
             body.append(_context(f"…and {len(citations) - len(shown)} more citations not shown."))
