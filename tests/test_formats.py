@@ -406,3 +406,21 @@ def test_html_headings_are_kept_when_an_extractor_would_drop_them(tmp_path: Path
     headings = [doc.text[b.start : b.end] for b in doc.blocks if b.kind == "heading"]
     assert [f"7.{i}. Question {i}?" for i in range(1, 7)] == [h for h in headings if h.startswith("7.")]
     assert doc.section_path(doc.text.index("question 3 is"))[-1] == "7.3. Question 3?"
+
+
+def test_html_inline_markup_keeps_document_order(tmp_path: Path) -> None:
+    """Inline code and links inside paragraphs and list items stay where the page has them."""
+    page = (
+        "<html><body><main><h1>Sorting</h1>"
+        "<p>Exceptions have a method <code><span>add_note(note)</span></code> that accepts a string.</p>"
+        "<ul><li><p>Use <a href='x'><code><span>locale.strxfrm()</span></code></a> for a key function or "
+        "<a href='y'><code>locale.strcoll()</code></a> for a comparison function.</p></li></ul>"
+        "</main></body></html>"
+    )
+    (tmp_path / "p.html").write_text(page, encoding="utf-8")
+    doc = read_document(tmp_path / "p.html", tmp_path)
+    assert isinstance(doc, ParsedDocument)
+    assert "a method add_note(note) that accepts a string." in doc.text
+    assert (
+        "Use locale.strxfrm() for a key function or locale.strcoll() for a comparison function." in doc.text
+    )

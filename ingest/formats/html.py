@@ -235,13 +235,19 @@ def _text(element: Any) -> str:
 
 def _paragraph_text(element: Any) -> str:
     """A paragraph's text; `<br>` line breaks are kept, other whitespace collapses."""
-    pieces: list[str] = [_spaces(element.text)]
-    for child in element.iterdescendants():
-        if _tag(child) in _BREAK:
-            pieces.append("\n")
-        elif _tag(child) not in _SKIP:
-            pieces.append(_spaces(child.text))
-        pieces.append(_spaces(child.tail))
+    pieces: list[str] = []
+
+    def visit(node: Any) -> None:  # text, then children (each followed by its tail): document order
+        pieces.append(_spaces(node.text))
+        for child in node:
+            tag = _tag(child)
+            if tag in _BREAK:
+                pieces.append("\n")
+            elif tag and tag not in _SKIP:
+                visit(child)
+            pieces.append(_spaces(child.tail))
+
+    visit(element)
     return "\n".join(filter(None, (inline(line) for line in "".join(pieces).split("\n"))))
 
 
@@ -289,18 +295,22 @@ def _list(element: Any, builder: TextBuilder) -> None:
 
 
 def _own_text(item: Any, nested: list[Any]) -> str:
-    """An item's text without its nested lists, tables and code (those are blocks of their own)."""
+    """An item's text without its nested lists, tables and code (those are blocks of their own), in
+    document order: an element's text, then each child's text and tail."""
     skip = set(nested)
-    pieces: list[str] = [item.text or ""]
-    for child in item.iterdescendants():
-        if child in skip or any(a in skip for a in child.iterancestors()):
+    pieces: list[str] = []
+
+    def visit(node: Any) -> None:
+        pieces.append(node.text or "")
+        for child in node:
             if child in skip:
-                pieces.append(" " + (child.tail or ""))
-            continue
-        if _tag(child) not in _SKIP:
-            pieces.append(child.text or "")
-        pieces.append(child.tail or "")
-    return " ".join(pieces)
+                pieces.append(" ")
+            elif _tag(child) and _tag(child) not in _SKIP:
+                visit(child)
+            pieces.append(child.tail or "")
+
+    visit(item)
+    return "".join(pieces)
 
 
 def _table(element: Any, builder: TextBuilder) -> None:
