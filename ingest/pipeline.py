@@ -38,7 +38,7 @@ from verbatim.ingest.sections import block_sections, section_spans, unit_groups
 from verbatim.ingest.segmenter import Article, segment
 from verbatim.settings import Settings
 
-PIPELINE_VERSION = "5"  # bump when reading, cleaning, segmenting or chunking rules change: forces re-indexing
+PIPELINE_VERSION = "6"  # bump when reading, cleaning, segmenting or chunking rules change: forces re-indexing
 EMBED_BATCH_CHUNKS = 256
 _EMPTY = np.zeros((0,), dtype=np.float32)
 
@@ -146,12 +146,11 @@ class Ingestor:
         sections = [SectionInfo(list(p), s, e) for p, s, e in section_spans(doc, paths)]
         return PreparedDocument(doc, cleaned, [article] if kept else [], records, sections)
 
-    @staticmethod
     def _record(
-        doc: ParsedDocument, chunk: Chunk, article: Article, title: str, section: tuple[str, ...]
+        self, doc: ParsedDocument, chunk: Chunk, article: Article, title: str, section: tuple[str, ...]
     ) -> ChunkRecord:
         return ChunkRecord(
-            chunk_id=chunk_id_for(doc.source, doc.sha256, chunk.start, chunk.end),
+            chunk_id=chunk_id_for(doc.source, doc.sha256, chunk.start, chunk.end, self.pipeline),
             source=doc.source,
             sha256=doc.sha256,
             title=title,
@@ -165,6 +164,7 @@ class Ingestor:
             sentence_vectors=_EMPTY,
             section=section,
             page=doc.page_at(chunk.start),
+            pipeline=self.pipeline,
         )
 
     def embed(self, records: list[ChunkRecord]) -> None:
@@ -316,7 +316,9 @@ class Ingestor:
         self.embed(chunks)
         self.store.put_chunks(chunks)
         # Extracted texts before the manifest: a committed converted document always has its text.
-        self.store.put_texts([(p.doc.sha256, p.doc.format, p.doc.text) for p in pending if p.doc.converted])
+        self.store.put_texts(
+            [(p.doc.sha256, self.pipeline, p.doc.format, p.doc.text) for p in pending if p.doc.converted]
+        )
         self.store.commit_documents(
             [
                 DocumentRecord(

@@ -356,12 +356,12 @@ def test_extracted_text_is_swept_with_its_document(tmp_path: Path, encoder: Enco
     (corpus / "crane.pdf").write_bytes(make_pdf())
     engine = Engine(make_settings(tmp_path / "data", corpus), encoder=encoder)
     engine.ingest(None)
-    sha = engine.snapshot().documents["crane.pdf"].sha256
-    assert engine.store.get_text(sha) == engine.document("crane.pdf").text
+    record = engine.snapshot().documents["crane.pdf"]
+    assert engine.store.get_text(record.sha256, record.pipeline) == engine.document("crane.pdf").text
     (corpus / "crane.pdf").write_bytes(make_pdf(PAGES[:2]))
     report = engine.ingest(None)
     assert report.indexed == 1
-    assert engine.store.get_text(sha) is None  # the old version's text went with it
+    assert engine.store.get_text(record.sha256, record.pipeline) is None  # the old version's text went
     assert "2031" not in engine.document("crane.pdf").text
     (corpus / "crane.pdf").unlink()
     assert engine.ingest(None).removed == 1

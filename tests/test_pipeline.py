@@ -33,6 +33,26 @@ def assert_index_consistent(store: IndexStore, corpus: Path) -> int:
     return len(chunks)
 
 
+def test_a_new_pipeline_rereads_files_and_serves_only_its_own_chunks(
+    tmp_path: Path, corpus: Path, encoder: Encoder
+) -> None:
+    """Reading rules change (PIPELINE_VERSION): every file is read again, and the chunks of the old
+    reading, same file content or not, are neither served nor kept (they once were: stale spans)."""
+    ing = ingestor(tmp_path, corpus, encoder)
+    first = ing.run()
+    fresh = assert_index_consistent(ing.store, corpus)
+    ing.pipeline = "another-reading"
+    ing.chunker = type(ing.chunker)(encoder.count_tokens, encoder.max_seq_length, chunk_tokens=120)
+    again = ing.run()
+    assert again.indexed == first.indexed and again.unchanged == 0
+    live = ing.store.manifest()
+    chunks = ing.store.load_chunks(live)
+    assert chunks and all(c.pipeline == "another-reading" for c in chunks)
+    assert assert_index_consistent(ing.store, corpus) == len(chunks) != fresh
+    stored = sum(len(ids) for ids, _ in ing.store._pages(include=["metadatas"]))
+    assert stored == len(chunks)  # the old reading's chunks were swept
+
+
 def test_reingest_embeds_nothing_changed_file_alone_removed_file_gone(
     tmp_path: Path, corpus: Path, encoder: Encoder
 ) -> None:

@@ -123,6 +123,7 @@ class ChunkRecord:
     sentence_vectors: np.ndarray
     section: tuple[str, ...] = ()  # heading path from the document title down to this chunk
     page: int | None = None  # 1-based page where the chunk starts (paginated formats)
+    pipeline: str = ""  # fingerprint of the pipeline that made it: a re-read file owns only its new chunks
 
     def to_metadata(self) -> dict[str, Any]:
         meta: dict[str, Any] = {
@@ -144,6 +145,8 @@ class ChunkRecord:
             meta["section"] = json.dumps(list(self.section), ensure_ascii=False)
         if self.page is not None:
             meta["page"] = self.page
+        if self.pipeline:
+            meta["pipeline"] = self.pipeline
         return meta
 
     @classmethod
@@ -172,6 +175,7 @@ class ChunkRecord:
             ),
             section=tuple(json.loads(str(meta["section"]))) if meta.get("section") else (),
             page=int(meta["page"]) if meta.get("page") is not None else None,
+            pipeline=str(meta.get("pipeline", "")),
         )
 
 
@@ -195,6 +199,13 @@ def decode_vectors(data: str, rows: int, dim: int) -> np.ndarray:
     return raw / np.where(norms > 0, norms, 1)
 
 
-def chunk_id_for(source: str, sha256: str, start: int, end: int) -> str:
-    """Ids depend on the file's content, so a new version never overwrites the one being served."""
-    return _short_hash(f"{source}\x00{sha256}\x00{start}\x00{end}")
+def chunk_id_for(source: str, sha256: str, start: int, end: int, pipeline: str = "") -> str:
+    """Ids depend on the file's content and on the pipeline that read it, so a new version (of the file,
+    or of how it is read) never overwrites the one being served."""
+    return _short_hash(f"{source}\x00{sha256}\x00{start}\x00{end}\x00{pipeline}")
+
+
+def owns(record: DocumentRecord, meta: dict[str, Any]) -> bool:
+    """Whether a stored chunk (or extracted text) belongs to the committed version of its document: the
+    same file content read by the same pipeline. Leftovers of an older pipeline are not served."""
+    return record.sha256 == meta.get("sha256") and record.pipeline == meta.get("pipeline")

@@ -27,6 +27,7 @@ import numpy as np
 from verbatim.ingest.index.records import (
     ChunkRecord,
     DocumentRecord,
+    owns,
 )
 from verbatim.settings import Settings
 
@@ -150,16 +151,20 @@ class IndexStore:
             )
 
     # -- extracted texts of converted documents ------------------------------------------------------
-    def put_texts(self, texts: Sequence[tuple[str, str, str]]) -> None:
-        """Store (sha256, format, text) of converted documents, before their manifest records."""
+    def put_texts(self, texts: Sequence[tuple[str, str, str, str]]) -> None:
+        """Store (sha256, pipeline, format, text) of converted documents, before their manifest records.
+        Keyed by the pipeline too: a new reader's text never overwrites the one being served."""
         ids: list[str] = []
         metas: list[dict[str, Any]] = []
-        for sha256, fmt, text in texts:
+        for sha256, pipeline, fmt, text in texts:
             parts = max(1, -(-len(text) // TEXT_PART_CHARS))
             for part in range(parts):
-                ids.append(f"{sha256}:{part}")
+                ids.append(f"{sha256}:{pipeline}:{part}")
                 piece = text[part * TEXT_PART_CHARS : (part + 1) * TEXT_PART_CHARS]
-                metas.append({"sha256": sha256, "format": fmt, "part": part, "parts": parts, "text": piece})
+                metas.append(
+                    {"sha256": sha256, "pipeline": pipeline, "format": fmt, "part": part, "parts": parts,
+                     "text": piece}
+                )  # fmt: skip
         for first in range(0, len(ids), 50):
             part_ids, part_metas = ids[first : first + 50], metas[first : first + 50]
             self._call(
@@ -168,18 +173,20 @@ class IndexStore:
                 )
             )
 
-    def get_text(self, sha256: str) -> str | None:
-        """The stored extracted text of the file with this hash, or None if it is not (all) there."""
-        got = self._call(lambda: self._texts.get(where={"sha256": sha256}, include=["metadatas"]))
+    def get_text(self, sha256: str, pipeline: str) -> str | None:
+        """The stored extracted text of the file with this hash as that pipeline read it, or None if it is
+        not (all) there."""
+        where = {"$and": [{"sha256": sha256}, {"pipeline": pipeline}]}
+        got = self._call(lambda: self._texts.get(where=where, include=["metadatas"]))
         metas = sorted(got["metadatas"], key=lambda m: int(m["part"]))
         if not metas or len(metas) != int(metas[0]["parts"]):
             return None
         return "".join(str(m["text"]) for m in metas)
 
     def _sweep_texts(self, live: dict[str, DocumentRecord]) -> int:
-        wanted = {r.sha256 for r in live.values()}
-        got = self._call(lambda: self._texts.get(include=[]))  # ids only: "sha256:part"
-        stale = [i for i in got["ids"] if i.split(":", 1)[0] not in wanted]
+        wanted = {f"{r.sha256}:{r.pipeline}" for r in live.values()}
+        got = self._call(lambda: self._texts.get(include=[]))  # ids only: "sha256:pipeline:part"
+        stale = [i for i in got["ids"] if i.rsplit(":", 1)[0] not in wanted]
         if stale:
             self._call(lambda: self._texts.delete(ids=stale))
         return len(stale)
@@ -208,7 +215,7 @@ class IndexStore:
         for ids, metas in self._pages(include=["metadatas"]):
             for chunk_id, meta in zip(ids, metas, strict=True):
                 record = live.get(str(meta.get("source")))
-                if record is None or record.sha256 != meta.get("sha256"):
+                if record is None or not owns(record, meta):
                     stale.append(chunk_id)
         for first in range(0, len(stale), 1000):
             part = stale[first : first + 1000]
@@ -242,7 +249,7 @@ class IndexStore:
                 got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True
             ):
                 owner = live.get(str(meta.get("source")))
-                if owner is not None and owner.sha256 == meta.get("sha256"):
+                if owner is not None and owns(owner, meta):
                     records.append(ChunkRecord.from_stored(chunk_id, text, meta, vector))
             offset += len(got["ids"])
         records.sort(key=lambda r: (r.source, r.start, r.end))

@@ -324,7 +324,7 @@ class Engine:
         path = root / record.source
         if record.format in CONVERTED_FORMATS:
             # The extracted text offsets point into, as stored at ingest (the file itself is PDF/HTML/DOCX).
-            stored = self.store.get_text(record.sha256)
+            stored = self.store.get_text(record.sha256, record.pipeline)
             if stored is None:
                 raise SourceUnreadable(
                     f"source {source!r} is indexed but its extracted text is missing; ingest it again"
