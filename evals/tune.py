@@ -34,6 +34,8 @@ REPO = Path(__file__).resolve().parents[1]
 CORPORA = REPO / "evals" / "corpora"
 DATA = REPO / "reports" / "eval-data"
 FALSE_ABSTENTION_BUDGET = 0.08
+OFF_TOPIC = CORPORA / "offtopic.jsonl"
+OFF_TOPIC_WEIGHT = 0.3
 ANSWER_PRECISION = 0.9  # answers above answer_at are not hedged
 TOP_K = 5
 # Used only to build candidates before the grid picks the real ranking weights.
@@ -74,16 +76,25 @@ def open_engine(name: str) -> Engine:
 
 
 def gather(name: str, engine: Engine, questions: list[Question] | None = None) -> list[Item]:
-    """Retrieve once for each question (default: the corpus's dev split) and build its candidates."""
+    """Retrieve once for each question (default: the corpus's dev split, plus the off-topic questions)
+    and build its candidates."""
     snap = engine.snapshot()
     items = []
     if questions is None:
-        questions = load_questions(CORPORA / name / "questions.jsonl", "dev")
+        questions = load_questions(CORPORA / name / "questions.jsonl", "dev") + off_topic()
     for q in questions:
         found = engine.retrieve(q.question, TOP_K, None)
         cands = engine.answerer.candidates(snap, found.question, found.vector, found.hits)
         items.append(Item(name, q, found.question, found.hits, cands))
     return items
+
+
+def off_topic() -> list[Question]:
+    """General questions that no corpus answers ("What causes the northern lights?"): the blind sets are
+    all on topic, and without these the confidence never learns that an unrelated question is one the
+    documents do not answer. They weigh OFF_TOPIC_WEIGHT each in the fit, so the probabilities stay
+    calibrated on the blind questions."""
+    return load_questions(OFF_TOPIC, "dev")
 
 
 def hit_rate(engine_by: dict[str, Engine], items: list[Item], model: AnswerModel) -> float:
@@ -119,13 +130,20 @@ def feature_rows(engine_by: dict[str, Engine], items: list[Item], model: AnswerM
 
 
 def logistic(
-    x: np.ndarray, y: np.ndarray, steps: int = 6000, lr: float = 0.5, l2: float = 0.01
+    x: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray | None = None,
+    steps: int = 6000,
+    lr: float = 0.5,
+    l2: float = 0.01,
 ) -> tuple[np.ndarray, float]:
-    """Plain logistic regression by gradient descent (tiny data: no library needed)."""
+    """Logistic regression by gradient descent (tiny data: no library needed); `weights` per sample."""
+    sw = np.ones(len(y)) if weights is None else weights
+    sw = sw * len(y) / sw.sum()
     w, b = np.zeros(x.shape[1]), float(np.log(max(y.mean(), 1e-6) / max(1 - y.mean(), 1e-6)))
     for _ in range(steps):
         p = 1 / (1 + np.exp(-(x @ w + b)))
-        g = p - y
+        g = (p - y) * sw
         w -= lr * (x.T @ g / len(y) + l2 * w)
         b -= lr * float(g.mean())
     return w, b
@@ -187,14 +205,15 @@ def fit(engines: dict[str, Engine], items: list[Item], log: Callable[[str], None
     if y.min() == y.max():
         raise ValueError("fitting confidence needs answerable and unanswerable dev questions")
     groups = np.array([i.corpus for i in items])
-    w, b = logistic(x, y)
+    blind = np.array([not i.question.id.startswith("off") for i in items])
+    w, b = logistic(x, y, np.where(blind, 1.0, OFF_TOPIC_WEIGHT))
     p = 1 / (1 + np.exp(-(x @ w + b)))
-    below = abstain_threshold(p, y, groups)
+    below = abstain_threshold(p[blind], y[blind], groups[blind])
     model = replace(
         ranking,
         weights=tuple(round(float(v), 4) for v in w),
         bias=round(b, 4),
-        answer_at=round(answer_threshold(p, y, below), 3),
+        answer_at=round(answer_threshold(p[blind], y[blind], below), 3),
         abstain_below=round(below, 3),
     )
     log(f"confidence: {dict(zip(FEATURES, model.weights, strict=True))} bias {model.bias}")
@@ -227,7 +246,9 @@ def main(argv: list[str] | None = None) -> None:
         p = 1 / (1 + np.exp(-(x @ w + b)))
         for name in names:
             held = groups == name
-            w_o, b_o = logistic(x[~held], y[~held]) if len(names) > 1 else (w, b)
+            blind = np.array([not i.question.id.startswith("off") for i in items])
+            weights = np.where(blind, 1.0, OFF_TOPIC_WEIGHT)[~held]
+            w_o, b_o = logistic(x[~held], y[~held], weights) if len(names) > 1 else (w, b)
             p_o = 1 / (1 + np.exp(-(x[held] @ w_o + b_o)))
             t_o = (
                 abstain_threshold(p[~held], y[~held], groups[~held])

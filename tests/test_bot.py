@@ -492,7 +492,7 @@ def quote_blocks(blocks: list[dict[str, Any]]) -> list[tuple[str, str]]:
         if b["type"] == "rich_text":
             label, quote = b["elements"]
             url = next(e["url"] for e in label["elements"] if e["type"] == "link")
-            out.append((url, quote["elements"][0]["text"]))
+            out.append((url, "".join(run["text"] for run in quote["elements"])))  # bold value runs too
     return out
 
 

@@ -392,7 +392,7 @@ def test_read_only_data_dir_is_reported_clearly(world: Path) -> None:
     }
     if drop:  # can the unprivileged user see the model and the code at all?
         probe = subprocess.run(
-            [*drop, sys.executable, "-c", "import service.app"],
+            [*drop, sys.executable, "-c", "import verbatim.service.api.app"],
             cwd=REPO,
             capture_output=True,
             env=clean_env(**base_env),
