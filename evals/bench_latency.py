@@ -2,7 +2,7 @@
 
 1. Ingests the seeds into a fresh data dir (a child process).
 2. The floor, in-process on that index: query embedding + Chroma query (n = what the retriever
-   fetches), p50/p95; also each part alone and `Engine.ask` without HTTP.
+   fetches), p50/p95; also each part alone and an answer without HTTP (`Answering.answer`).
 3. Starts `verbatim serve` on a free loopback port over a copy of the index and drives `/search` and
    `/ask` with httpx at concurrency 1 and 8 (a fixed set of varied questions about the seeds, bounded
    requests and time): p50/p95/p99, requests/s, errors; and the ratio of `/ask` p50 to the floor.
@@ -132,19 +132,21 @@ def _ms(seconds: float) -> float:
 def measure_floor(
     settings: Any, questions: Sequence[str], rounds: int, profile: bool = False
 ) -> dict[str, Any]:
-    """In-process: embed + Chroma query (the floor), each alone, and Engine.ask / Engine.search."""
+    """In-process: embed + Chroma query (the floor), each alone, and an answer / Engine.search."""
+    from verbatim.service.qa.answering import Answering
     from verbatim.service.qa.engine import Engine
     from verbatim.service.qa.schemas import AskRequest, SearchRequest
 
     engine = Engine(settings)
     engine.start(bootstrap=False)
+    answering = Answering(settings, engine)
     try:
         engine.wait_for_warm_up(timeout=300)  # it would share the CPU with the first rounds
         retriever, store = engine.retriever, engine.store
         fetch = max(retriever.config.fetch, 5 * 4)
         for q in questions[:10]:  # warm-up: first calls allocate
             store.dense_query(retriever.encoder.embed([q])[0], fetch)
-            engine.ask(AskRequest(question=q))
+            answering.answer(AskRequest(question=q))
         embed, chroma, chroma5, floor, ask, search = [], [], [], [], [], []
         for i in range(rounds):
             q = questions[i % len(questions)]
@@ -155,7 +157,7 @@ def measure_floor(
             t2 = time.perf_counter()
             store.dense_query(vector, 5)
             t3 = time.perf_counter()
-            engine.ask(AskRequest(question=q))
+            answering.answer(AskRequest(question=q))
             t4 = time.perf_counter()
             engine.search(SearchRequest(query=q))
             t5 = time.perf_counter()
@@ -184,13 +186,15 @@ def measure_floor(
 
 
 def _profile(engine: Any, questions: Sequence[str], rounds: int) -> str:
-    """cProfile of Engine.ask over the questions: where the in-process time goes."""
+    """cProfile of an in-process answer over the questions: where the in-process time goes."""
+    from verbatim.service.qa.answering import Answering
     from verbatim.service.qa.schemas import AskRequest
 
+    answering = Answering(engine.settings, engine)
     profiler = cProfile.Profile()
     profiler.enable()
     for i in range(rounds):
-        engine.ask(AskRequest(question=questions[i % len(questions)]))
+        answering.answer(AskRequest(question=questions[i % len(questions)]))
     profiler.disable()
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
@@ -479,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the int8 ONNX export is cached (default: the configured one)",
     )
     parser.add_argument("--json", type=Path, default=REPORTS / "bench_latency.json", help="report path")
-    parser.add_argument("--profile", action="store_true", help="print a cProfile of in-process Engine.ask")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of in-process answers")
     parser.add_argument("--quick", action="store_true", help="a few requests per phase (smoke test)")
     return parser
 
@@ -671,7 +675,7 @@ def render(report: dict[str, Any]) -> str:
         f"floor (in-process, {f['rounds']} rounds): embed + Chroma k={k} {pair('floor_ms')}",
         f"  embed {pair('embed_ms')}; Chroma k={k} {pair(f'chroma_k{k}_ms')}; "
         f"Chroma k=5 {pair('chroma_k5_ms')}",
-        f"  Engine.ask (no HTTP) {pair('engine_ask_ms')}; Engine.search {pair('engine_search_ms')}",
+        f"  answer (no HTTP) {pair('engine_ask_ms')}; Engine.search {pair('engine_search_ms')}",
         "",
     ]
     headers = [

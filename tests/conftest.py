@@ -17,7 +17,9 @@ import pytest
 import uvicorn
 
 from verbatim.ingest.index.embedder import Encoder, load_encoder
+from verbatim.service.qa.answering import Answering
 from verbatim.service.qa.engine import Engine
+from verbatim.service.qa.schemas import AskRequest, AskResponse
 from verbatim.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -157,3 +159,8 @@ def chroma_server(tmp_path: Path) -> Iterator[ChromaServer]:
     server = ChromaServer(tmp_path / "chroma-server").start()
     yield server
     server.stop()
+
+
+def ask(engine: Engine, request: AskRequest) -> AskResponse:
+    """An answer through the one front door (`Answering`), as the API and the CLI get it."""
+    return Answering(engine.settings, engine).answer(request)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_settings, read_source
+from tests.conftest import ask, make_settings, read_source
 from verbatim.service.qa.authorship import authorship_topic
 from verbatim.service.qa.engine import Engine
 from verbatim.service.qa.schemas import AskRequest, SearchRequest
@@ -96,7 +96,7 @@ def test_the_byline_of_the_article_on_the_topic_is_quoted(
     engine: Engine, question: str, byline: str, topic_word: str
 ) -> None:
     for top_k in (5, 1):
-        response = engine.ask(AskRequest(question=question, top_k=top_k))
+        response = ask(engine, AskRequest(question=question, top_k=top_k))
         assert not response.abstained, (top_k, response.answer)
         assert len(response.passages) <= top_k
         first = response.citations[0]
@@ -111,7 +111,7 @@ def test_the_byline_of_the_article_on_the_topic_is_quoted(
 
 def test_an_article_without_a_byline_abstains_and_says_why(engine: Engine) -> None:
     question = "Who wrote the article about the stormy autumn on the northern coast?"
-    response = engine.ask(AskRequest(question=question))
+    response = ask(engine, AskRequest(question=question))
     assert response.abstained and not response.citations
     assert response.answer.startswith("The documents do not name the author of “Storm season ahead")
     assert response.confidence == 0.0
@@ -119,13 +119,13 @@ def test_an_article_without_a_byline_abstains_and_says_why(engine: Engine) -> No
 
 
 def test_an_article_on_a_topic_the_documents_lack_abstains(engine: Engine) -> None:
-    response = engine.ask(AskRequest(question="Who wrote the article about volcanoes on Mars?"))
+    response = ask(engine, AskRequest(question="Who wrote the article about volcanoes on Mars?"))
     assert response.abstained and not response.citations
 
 
 def test_the_byline_passage_is_added_when_the_topic_is_far_from_it(engine: Engine) -> None:
     question = "Who wrote the piece about the planned night crossing with sleeper cabins?"
-    response = engine.ask(AskRequest(question=question, top_k=2))
+    response = ask(engine, AskRequest(question=question, top_k=2))
     assert not response.abstained, response.answer
     assert response.citations[0].quote == "By Tom Lind"
     assert "night crossing" in response.citations[1].quote

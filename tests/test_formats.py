@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from fpdf import FPDF
 from pypdf import PdfReader, PdfWriter
 
-from tests.conftest import make_settings
+from tests.conftest import ask, make_settings
 from verbatim.ingest.document import ParsedDocument
 from verbatim.ingest.formats import read_document, supported_suffixes
 from verbatim.ingest.formats.docx import read_docx
@@ -339,8 +339,8 @@ def test_ingest_and_offset_invariant_for_every_format(
             if record.format == "pdf":
                 assert citation["page"] == record.page_at(citation["start"])
     assert cited >= 2
-    retired = engine.ask(
-        AskRequest(question="When will the harbour crane be retired?", sources=["crane.pdf"])
+    retired = ask(
+        engine, AskRequest(question="When will the harbour crane be retired?", sources=["crane.pdf"])
     )
     assert any(c.page == 3 for c in retired.citations)
 

@@ -175,6 +175,16 @@ class Answering:
         return "error", f"the model backend failed ({exc.__class__.__name__})"
 
     # -- whole answers ----------------------------------------------------------------------------
+    def answer(self, request: AskRequest) -> AskResponse:
+        """The one front door for callers without an event loop (CLI, tests, benchmarks): the same path
+        as `POST /ask`, backend chosen as the API chooses it."""
+        choice = self.resolve(request.backend)
+        if choice == "extractive":  # no model call: no event loop needed
+            t0 = time.perf_counter()
+            found = self.engine.retrieve(request.question, request.top_k, request.sources)
+            return self.engine.answer_extractive(found, retrieve_s=time.perf_counter() - t0)
+        return asyncio.run(self.ask(request, choice))
+
     async def ask(self, request: AskRequest, choice: BackendChoice) -> AskResponse:
         prepared = await self.prepare(request)
         if choice == "extractive" or not prepared.passages:

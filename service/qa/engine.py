@@ -33,7 +33,6 @@ from verbatim.service.qa.question import ParsedQuestion, parse
 from verbatim.service.qa.retrieval import Hit, Mode, Retriever
 from verbatim.service.qa.schemas import (
     ArticleOut,
-    AskRequest,
     AskResponse,
     Citation,
     Correction,
@@ -265,12 +264,6 @@ class Engine:
     def search(self, request: SearchRequest) -> SearchResponse:
         found = self.retrieve(request.query, request.top_k, request.sources)
         return SearchResponse(results=[passage_of(h) for h in found.hits])
-
-    def ask(self, request: AskRequest, mode: Mode = "hybrid") -> AskResponse:
-        """Answer with the extractive backend (model backends wrap this)."""
-        t0 = time.perf_counter()
-        found = self.retrieve(request.question, request.top_k, request.sources, mode)
-        return self.answer_extractive(found, retrieve_s=time.perf_counter() - t0)
 
     def answer_extractive(self, found: Retrieved, retrieve_s: float = 0.0) -> AskResponse:
         """The extractive answer from already retrieved hits (also the model backends' fallback)."""

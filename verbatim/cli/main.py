@@ -314,15 +314,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
         except ValidationError as exc:
             print(f"verbatim ask: {exc.errors()[0]['msg']}", file=sys.stderr)
             return 2
-        import asyncio
-
         from verbatim.service.qa.answering import Answering
 
         engine = Engine(settings)
         engine.start()
         try:
             answering = Answering(settings, engine)
-            data = asyncio.run(answering.ask(request, answering.resolve(request.backend))).model_dump()
+            data = answering.answer(request).model_dump()
         except QAError as exc:
             print(f"verbatim ask: {exc}", file=sys.stderr)
             return 2

@@ -20,15 +20,15 @@ router = APIRouter(tags=["answers"])
     response_model=AskResponse,
     responses={200: {"content": {"text/event-stream": {}}}, 400: {}, 415: {}, 422: {}, 503: {}},
 )
-async def ask(body: AskRequest, request: Request, engine: EngineDep, answering: AnsweringDep) -> Any:
+async def ask(body: AskRequest, request: Request, answering: AnsweringDep) -> Any:
     """Answer a question with verbatim quotes, or abstain when the documents do not say.
 
     `"stream": true` (or `Accept: text/event-stream`): server-sent events `delta` then `final`."""
     choice = answering.resolve(body.backend)
     if body.stream or wants_event_stream(request):
         return ask_stream_response(answering, await answering.prepare(body), choice)
-    if choice == "extractive":
-        response = await run_in_threadpool(engine.ask, body)
+    if choice == "extractive":  # one thread-pool hop for the whole answer (no model call to await)
+        response = await run_in_threadpool(answering.answer, body)
     else:
         response = await answering.ask(body, choice)
     record(response)
