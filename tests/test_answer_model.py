@@ -39,7 +39,8 @@ def test_a_missing_or_malformed_model_is_an_error_not_a_fallback(
 
 
 def test_confidence_is_a_probability_and_decides_answer_hedge_abstain(tmp_path: Path) -> None:
-    model = AnswerModel(0.5, 0.3, 0.1, 0.05, 0.9, (2.0,) + (0.0,) * (len(FEATURES) - 1), -1.0, 0.5, 0.2)
+    weights = (2.0,) + (0.0,) * (len(FEATURES) - 1)
+    model = AnswerModel(0.5, 0.3, 0.1, 0.05, 0.9, weights, -1.0, 0.5, 0.2, 10, 1.0, 1.0)
     features = dict.fromkeys(FEATURES, 0.0)
     assert model.confidence(features) == pytest.approx(1 / (1 + 2.718281828**1.0), rel=1e-6)
     assert model.decide(0.7) == "answer" and model.decide(0.3) == "hedge" and model.decide(0.1) == "abstain"

@@ -43,7 +43,8 @@ def _chunk() -> tuple[Snapshot, Hit]:
 
 
 def _model(bias: float, answer_at: float = 0.5, abstain_below: float = 0.2) -> AnswerModel:
-    return AnswerModel(0.3, 0.5, 0.2, 0.05, 0.9, (0.0,) * len(FEATURES), bias, answer_at, abstain_below)
+    zero = (0.0,) * len(FEATURES)
+    return AnswerModel(0.3, 0.5, 0.2, 0.05, 0.9, zero, bias, answer_at, abstain_below, 10, 1.0, 1.0)
 
 
 @pytest.mark.parametrize(

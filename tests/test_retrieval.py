@@ -50,7 +50,8 @@ def _setup() -> tuple[Retriever, Snapshot, np.ndarray]:
         _record("c", "two.txt", eye[2]),
     ]
     chunks.append(_record("d", "three.txt", eye[0]))
-    retriever = Retriever(FakeStore(chunks), encoder=None, config=RetrievalConfig())  # type: ignore[arg-type]
+    config = RetrievalConfig(rrf_k=10, dense_weight=0.5, lexical_weight=1.0)
+    retriever = Retriever(FakeStore(chunks), encoder=None, config=config)  # type: ignore[arg-type]
     return retriever, Snapshot(version=1, documents={}, chunks=chunks), eye
 
 

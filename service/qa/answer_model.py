@@ -7,7 +7,9 @@ start, never a silent fallback to other numbers. The code carries no second copy
 - confidence: a logistic model over FEATURES, fitted without class weights so its output is a
   probability (checked per corpus by the eval's reliability table and ECE);
 - the operating point: answer at `confidence >= answer_at`, answer hedged between `abstain_below` and
-  `answer_at`, abstain below `abstain_below`.
+  `answer_at`, abstain below `abstain_below`;
+- retrieval fusion: `rrf_k`, `dense_weight`, `lexical_weight` (the candidates everything above was
+  fitted on come from this fusion, so it lives here too).
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ class AnswerModel:
     bias: float
     answer_at: float
     abstain_below: float
+    rrf_k: float  # retrieval fusion: weighted reciprocal rank, dense and lexical weights
+    dense_weight: float
+    lexical_weight: float
 
     @classmethod
     def load(cls, path: Path = MODEL_FILE) -> AnswerModel:

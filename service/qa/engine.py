@@ -30,7 +30,7 @@ from verbatim.service.qa.errors import (
 )
 from verbatim.service.qa.extractive import ABSTAIN_TEXT, HEDGE_TEXT, Extracted, ExtractiveAnswerer
 from verbatim.service.qa.question import ParsedQuestion, parse
-from verbatim.service.qa.retrieval import Hit, Mode, Retriever
+from verbatim.service.qa.retrieval import Hit, Mode, RetrievalConfig, Retriever
 from verbatim.service.qa.schemas import (
     ArticleOut,
     AskResponse,
@@ -141,7 +141,9 @@ class Engine:
     @property
     def retriever(self) -> Retriever:
         if self._retriever is None:
-            self._retriever = Retriever(self.store, self.encoder)
+            model = self.answerer.model
+            config = RetrievalConfig(model.rrf_k, model.dense_weight, model.lexical_weight)
+            self._retriever = Retriever(self.store, self.encoder, config)
         return self._retriever
 
     def start(self, bootstrap: bool = True) -> None:

@@ -25,11 +25,12 @@ Mode = Literal["hybrid", "dense", "lexical"]
 
 @dataclass(frozen=True)
 class RetrievalConfig:
-    """Fusion parameters (chosen on the dev questions; `verbatim eval --compare` shows the alternatives)."""
+    """Fusion parameters. The weights are fitted (`answer_model.json`, via `AnswerModel.retrieval`);
+    how many candidates each side fetches and what counts as a near-duplicate are design choices."""
 
-    rrf_k: float = 10.0
-    dense_weight: float = 0.5
-    lexical_weight: float = 1.0
+    rrf_k: float
+    dense_weight: float
+    lexical_weight: float
     fetch: int = 30
     duplicate_jaccard: float = 0.6
 
@@ -46,10 +47,10 @@ class Hit:
 class Retriever:
     """Find the chunks that answer a question."""
 
-    def __init__(self, store: IndexStore, encoder: Encoder, config: RetrievalConfig | None = None) -> None:
+    def __init__(self, store: IndexStore, encoder: Encoder, config: RetrievalConfig) -> None:
         self.store = store
         self.encoder = encoder
-        self.config = config or RetrievalConfig()
+        self.config = config
 
     def embed_query(self, question: ParsedQuestion) -> np.ndarray:
         """The question vector (of what is searched: corrected, authorship topic), as at ingestion."""
