@@ -113,7 +113,9 @@ class SnapshotHolder:
                 if force or self._current is None or version != self._current.version:
                     documents = self.store.manifest()
                     chunks = self.store.load_chunks(documents)
-                    self._current = Snapshot(version=version, documents=documents, chunks=chunks)
+                    snapshot = Snapshot(version=version, documents=documents, chunks=chunks)
+                    snapshot.vocabulary  # noqa: B018  # built before the swap: no request waits for it
+                    self._current = snapshot
                     log.info("index version %s loaded: %s chunks", version, len(chunks))
                 self.last_error = None
             except IndexUnavailable as exc:
