@@ -99,11 +99,13 @@ def _sentence_facts(
     snapshot: Snapshot, key: tuple[str, int, int], sentence: str, section: tuple[str, ...] = ()
 ) -> tuple[bool, frozenset[str]]:
     """Whether a sentence is quotable, and its terms: the same for every question, kept per snapshot."""
-    record = snapshot.documents.get(key[0])
-    structured = bool(record is not None and record.sections)
-    return snapshot.memo(
-        "sentence", key, lambda: (is_statement(sentence, section, structured), frozenset(terms(sentence)))
-    )
+
+    def facts() -> tuple[bool, frozenset[str]]:
+        record = snapshot.documents.get(key[0])
+        structured = bool(record is not None and record.sections)
+        return is_statement(sentence, section, structured), frozenset(terms(sentence))
+
+    return snapshot.memo("sentence", key, facts)
 
 
 class ExtractiveAnswerer:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 from verbatim.service.qa.authorship import authorship_topic
@@ -119,12 +120,12 @@ class ParsedQuestion:
     authorship: bool = False  # "Who wrote the article on …?": answered from the article's byline
     language: str | None = None  # a language the model does not read (then nothing is searched)
 
-    @property
+    @cached_property
     def terms(self) -> list[str]:
         """Content terms (stemmed, unique, in order) of the searched text."""
         return list(dict.fromkeys(terms(self.searched)))
 
-    @property
+    @cached_property
     def key_words(self) -> list[str]:
         """The things the question asks about (folded words, not the question's frame)."""
         return list(dict.fromkeys(w for w in words(self.searched) if w not in _FRAME and not w.isdigit()))

@@ -1,4 +1,4 @@
-"""Reading a misspelt question word as the corpus word it was meant to be ("Kazakstan" → "Kazakhstan").
+"""Reading a misspelt question word as the corpus word it was meant to be ("Ljubljna" → "Ljubljana").
 
 The vocabulary is the corpus's own (learnt from the indexed text, per snapshot), so the corrector knows
 the names, commands and jargon of these documents and no others. A question word is corrected only when
