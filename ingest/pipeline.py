@@ -200,8 +200,10 @@ class Ingestor:
             report.seconds = time.perf_counter() - started
             return report
         with ingest_lock(self.settings.data_dir, wait=wait):
-            manifest = self.store.manifest()
+            # Named files need only their own manifest records: a one-file change costs one file.
+            manifest = self.store.manifest(None if folders else [source_name(f, root) for f in files])
             seen: set[str] = set()
+            touched: set[str] = set()
             pending: list[PreparedDocument] = []
             for done, path in enumerate(files, start=1):
                 source = source_name(path, root)
@@ -227,13 +229,19 @@ class Ingestor:
                 if source not in seen and any(_under(source, folder) for folder in folders):
                     self.store.forget_document(source)
                     del manifest[source]
+                    touched.add(source)
                     report.removed += 1
                     report.files.append({"source": source, "outcome": "removed", "reason": ""})
-            live = self.store.manifest()
-            swept = self.store.sweep(live)
+            touched.update(f["source"] for f in report.files if f.get("outcome") == "indexed")
+            # A whole-folder run sweeps everything (leftovers of killed ingests too); a run over named
+            # files only looks at their documents.
+            live = self.store.manifest(None if folders else sorted(touched | seen))
+            swept = self.store.sweep(live, None if folders else touched)
             changed = report.indexed or report.removed or swept
             report.index_version = (
-                self.store.bump_version(pipeline=self.pipeline) if changed else self.store.version()
+                self.store.bump_version(sorted(touched), pipeline=self.pipeline)
+                if changed
+                else self.store.version()
             )
             report.chunks = sum(r.chunks for r in live.values() if r.source in seen) if seen else 0
         report.seconds = time.perf_counter() - started

@@ -39,7 +39,7 @@ def _chunk() -> tuple[Snapshot, Hit]:
         start=start, end=end, text=TEXT[start:end], vector=vectors[0], sentences=sentences,
         sentence_vectors=vectors, section=("Connection pool settings",),
     )  # fmt: skip
-    return Snapshot(version=1, documents={}, chunks=[chunk]), Hit(chunk=chunk, similarity=0.6, fused=1.0)
+    return Snapshot.of_chunks(1, {}, [chunk]), Hit(chunk=chunk, similarity=0.6, fused=1.0)
 
 
 def _model(bias: float, answer_at: float = 0.5, abstain_below: float = 0.2) -> AnswerModel:

@@ -52,7 +52,7 @@ def _setup() -> tuple[Retriever, Snapshot, np.ndarray]:
     chunks.append(_record("d", "three.txt", eye[0]))
     config = RetrievalConfig(rrf_k=10, dense_weight=0.5, lexical_weight=1.0)
     retriever = Retriever(FakeStore(chunks), encoder=None, config=config)  # type: ignore[arg-type]
-    return retriever, Snapshot(version=1, documents={}, chunks=chunks), eye
+    return retriever, Snapshot.of_chunks(1, {}, chunks), eye
 
 
 def test_fusion_ranks_what_both_retrievers_agree_on_first() -> None:

@@ -1,58 +1,262 @@
-"""Snapshots: one immutable index version; a refresh swaps versions whole, never half."""
+"""Snapshots: one immutable index version; the next is made from the change, and equals a full rebuild."""
 
 from __future__ import annotations
 
+import hashlib
+import random
+from pathlib import Path
+
+import bm25s
 import numpy as np
+import pytest
 
-from verbatim.ingest.index.records import ChunkRecord, DocumentRecord
-from verbatim.ingest.index.store import IndexUnavailable
+from verbatim.ingest.index.records import ChunkRecord, DocumentRecord, chunk_id_for
+from verbatim.ingest.index.store import IndexStore, IndexUnavailable
+from verbatim.service.qa.chunks import StaleSnapshot
+from verbatim.service.qa.lexical import IndexedChunk, LexicalIndex
 from verbatim.service.qa.snapshot import Snapshot, SnapshotHolder
+from verbatim.service.qa.text import terms
+from verbatim.settings import Settings
+
+WORDS = "wheat rail armenia fuel grain port crane harbour tariff visa border corridor train cargo".split()
 
 
-def _chunk(cid: str, text: str) -> ChunkRecord:
+def _chunk(cid: str, text: str, source: str = "a.txt") -> ChunkRecord:
     v = np.ones(4, dtype=np.float32) / 2
     return ChunkRecord(
-        cid, "a.txt", "x", "Title", None, None, 0, len(text), text, v, [(0, len(text))], v[None, :]
+        cid, source, "x", "Title", None, None, 0, len(text), text, v, [(0, len(text))], v[None, :]
     )
 
 
-class FakeStore:
-    def __init__(self) -> None:
-        self.v = 1
-        self.chunks = [_chunk("c1", "Wheat reached Armenia.")]
-        self.down = False
-        self.loads = 0
-
-    def version(self) -> int:
-        if self.down:
-            raise IndexUnavailable("down")
-        return self.v
-
-    def manifest(self) -> dict[str, DocumentRecord]:
-        return {"a.txt": DocumentRecord("a.txt", "x", "p", len(self.chunks), 10, [], {})}
-
-    def load_chunks(self, live: dict[str, DocumentRecord]) -> list[ChunkRecord]:
-        self.loads += 1
-        return list(self.chunks)
-
-
-def test_a_snapshot_indexes_its_chunks() -> None:
-    snap = Snapshot(version=3, documents={}, chunks=[_chunk("c1", "Wheat reached Armenia by rail.")])
-    assert snap.by_id == {"c1": 0} and snap.chunk_count == 1
+def test_an_in_memory_snapshot_indexes_its_chunks() -> None:
+    snap = Snapshot.of_chunks(3, {}, [_chunk("c1", "Wheat reached Armenia by rail.")])
+    assert snap.chunk_count == 1 and snap.has_chunk("c1") and not snap.has_chunk("c2")
     assert snap.term_weight("wheat") < snap.term_weight("never-seen")  # unknown terms weigh the most
-    assert "armenia" in snap.vocabulary and snap.vocabulary is snap.vocabulary  # built once
-    assert snap.memo("shingles", 0, lambda: [1]) is snap.memo("shingles", 0, lambda: [2])
+    assert snap.knows_term("wheat") and not snap.knows_term("never-seen")
+    assert "armenia" in snap.vocabulary
+    assert snap.memo("shingles", "c1", lambda: [1]) is snap.memo("shingles", "c1", lambda: [2])
+    with pytest.raises(StaleSnapshot):
+        snap.chunk("c2")
 
 
-def test_refresh_loads_only_when_the_version_moves_and_keeps_serving_when_the_store_is_down() -> None:
-    store = FakeStore()
-    holder = SnapshotHolder(store)  # type: ignore[arg-type]
+def test_lexical_scores_equal_bm25s_over_several_segments() -> None:
+    rng = random.Random(7)
+    docs = [[rng.choice(WORDS) for _ in range(rng.randint(0, 30))] for _ in range(300)]
+    chunks = [IndexedChunk(f"c{i:03d}", f"s{i // 3}", toks) for i, toks in enumerate(docs)]
+    index = LexicalIndex.build(chunks, segment_chunks=50)  # several segments, documents never split
+    assert len(index.segments) > 4 and index.live_chunks == 300
+    reference = bm25s.BM25()
+    reference.index([t or ["\x00"] for t in docs], show_progress=False)
+    for query in (["wheat"], ["rail", "cargo"], ["visa", "visa", "border"], ["grain", "port", "crane"]):
+        expected = reference.get_scores(query)
+        got = dict(index.search(query, 300))
+        assert len(got) == int((expected > 0).sum())
+        for cid, score in got.items():
+            assert score == pytest.approx(float(expected[int(cid[1:])]), rel=1e-4)
+    # A source filter keeps only that document's chunks.
+    assert {cid for cid, _ in index.search(["wheat", "rail"], 50, ["s1"])} <= {"c003", "c004", "c005"}
+
+
+def test_removing_and_replacing_documents_equals_a_rebuild() -> None:
+    rng = random.Random(3)
+    corpus = {f"s{i}": [[rng.choice(WORDS) for _ in range(12)] for _ in range(4)] for i in range(40)}
+
+    def chunks(source: str, docs: list[list[str]], tag: str = "") -> list[IndexedChunk]:
+        return [IndexedChunk(f"{source}{tag}-{j}", source, toks) for j, toks in enumerate(docs)]
+
+    index = LexicalIndex.build(c for s in sorted(corpus) for c in chunks(s, corpus[s]))
+    before = index
+    corpus["s5"] = [["wheat", "tariff", "wheat"]]  # changed
+    del corpus["s7"]  # removed
+    corpus["s99"] = [["harbour", "visa"], ["cargo"]]  # added
+    index = index.apply(["s5", "s7"], chunks("s5", corpus["s5"], "v2") + chunks("s99", corpus["s99"]))
+    rebuilt = LexicalIndex.build(
+        c for s in sorted(corpus) for c in chunks(s, corpus[s], "v2" if s == "s5" else "")
+    )
+    assert index.live_chunks == rebuilt.live_chunks and index.live_length == rebuilt.live_length
+    for query in (["wheat"], ["tariff", "wheat"], ["visa"], ["cargo", "rail"]):
+        _equal(index.search(query, 20), rebuilt.search(query, 20))
+        assert index.document_frequency(query[0]) == rebuilt.document_frequency(query[0])
+    assert index.chunk_ids("s7") == [] and index.chunk_ids("s5") == ["s5v2-0"]
+    assert not index.contains("s5-0") and index.contains("s5v2-0")
+    # The version a request holds did not move.
+    assert before.contains("s5-0") and before.contains("s7-0") and not before.contains("s99-0")
+
+
+def _equal(a: list[tuple[str, float]], b: list[tuple[str, float]]) -> None:
+    assert [cid for cid, _ in a] == [cid for cid, _ in b]
+    assert [score for _, score in a] == pytest.approx([score for _, score in b], rel=1e-6)
+
+
+# -- against a real (embedded) Chroma store ----------------------------------------------------------
+
+
+class Writer:
+    """Writes documents the way ingest does: chunks, manifest record, sweep of the changed sources,
+    version bump naming them."""
+
+    def __init__(self, store: IndexStore) -> None:
+        self.store = store
+        self.rng = np.random.default_rng(0)
+
+    def records(self, source: str, text: str) -> tuple[DocumentRecord, list[ChunkRecord]]:
+        sha = hashlib.sha256(text.encode()).hexdigest()
+        chunks, offset = [], 0
+        for part in text.split("\n"):
+            start, end = offset, offset + len(part)
+            offset = end + 1
+            v = self.rng.standard_normal(8).astype(np.float32)
+            v /= np.linalg.norm(v)
+            cid = chunk_id_for(source, sha, start, end, "p")
+            chunks.append(
+                ChunkRecord(
+                    cid,
+                    source,
+                    sha,
+                    "T",
+                    None,
+                    None,
+                    start,
+                    end,
+                    part,
+                    v,
+                    [(start, end)],
+                    v[None, :],
+                    pipeline="p",
+                )
+            )
+        return DocumentRecord(source, sha, "p", len(chunks), len(text), [], {}), chunks
+
+    def write(self, docs: dict[str, str], removed: tuple[str, ...] = (), record_changes: bool = True) -> None:
+        for source, text in docs.items():
+            record, chunks = self.records(source, text)
+            self.store.put_chunks(chunks)
+            self.store.commit_documents([record])
+        for source in removed:
+            self.store.forget_document(source)
+        changed = sorted([*docs, *removed])
+        self.store.sweep(self.store.manifest(changed), changed)
+        self.store.bump_version(changed if record_changes else None)
+
+
+def _texts(n: int) -> dict[str, str]:
+    rng = random.Random(n)
+    return {
+        f"doc{i}.txt": "\n".join(" ".join(rng.choice(WORDS) for _ in range(10)) for _ in range(3))
+        for i in range(n)
+    }
+
+
+QUERIES = (["wheat"], ["rail", "cargo"], ["visa", "border", "zebra"], ["zebra", "quagga"], ["harbour"])
+
+
+def _same(a: Snapshot, b: Snapshot) -> None:
+    assert a.documents.keys() == b.documents.keys()
+    assert {s: (d.sha256, d.pipeline) for s, d in a.documents.items()} == {
+        s: (d.sha256, d.pipeline) for s, d in b.documents.items()
+    }
+    assert a.chunk_count == b.chunk_count
+    for query in QUERIES:
+        _equal(a.lexical.search(query, 50), b.lexical.search(query, 50))
+        assert a.term_weight(query[0]) == pytest.approx(b.term_weight(query[0]))
+    for source in a.documents:
+        assert [c.chunk_id for c in a.document_chunks(source)] == [
+            c.chunk_id for c in b.document_chunks(source)
+        ]
+    for word in ("zebra", "quagga", "wheat"):
+        assert (word in a.vocabulary) == (word in b.vocabulary)
+
+
+@pytest.mark.parametrize("record_changes", [True, False], ids=["changelog", "manifest-diff"])
+def test_an_update_applies_only_the_change_and_equals_a_full_rebuild(
+    tmp_path: Path, record_changes: bool
+) -> None:
+    store = IndexStore(Settings(data_dir=tmp_path / "data"))  # type: ignore[call-arg]
+    writer = Writer(store)
+    texts = _texts(30)
+    writer.write(texts)
+    holder = SnapshotHolder(store)
     first = holder.refresh()
-    assert first is not None and first.version == 1 and store.loads == 1
-    assert holder.refresh() is first and store.loads == 1  # same version: nothing reloaded
-    store.v, store.chunks = 2, [_chunk("c1", "Wheat reached Armenia."), _chunk("c2", "Fuel followed.")]
-    second = holder.refresh()
-    assert second is not None and second is not first and second.chunk_count == 2
-    assert first.chunk_count == 1  # a request holding the old snapshot still sees the old version whole
-    store.down = True
-    assert holder.refresh() is second and holder.last_error == "down"
+    assert first is not None and holder.last_load["kind"] == "full" and first.chunk_count == 90
+
+    steps = [
+        ({"new.txt": "zebra quagga wheat\nharbour harbour"}, ()),  # add
+        ({"doc3.txt": "zebra rail\ncargo visa border"}, ()),  # change
+        ({}, ("doc4.txt", "doc5.txt")),  # remove
+        ({"doc6.txt": "quagga"}, ("new.txt",)),  # change and remove in one version
+    ]
+    snapshots = [first]
+    for docs, removed in steps:
+        writer.write(docs, removed, record_changes)
+        snap = holder.refresh()
+        assert snap is not None and snap is not snapshots[-1]
+        assert holder.last_load["kind"] == "update"
+        assert holder.last_load["documents"] == len(docs) + len(removed)  # the change, not the corpus
+        _same(snap, SnapshotHolder(store).refresh())  # type: ignore[arg-type]
+        snapshots.append(snap)
+    # Every earlier snapshot still reads its own version whole: its index never moved ...
+    assert snapshots[0].lexical.search(["zebra"], 5) == []
+    assert [cid for cid, _ in snapshots[1].lexical.search(["quagga"], 5)] == [
+        c.chunk_id for c in snapshots[1].document_chunks("new.txt")
+    ][:1]
+    # ... and a chunk the store no longer has is never replaced by another version's: the request is
+    # told (and answered again on the new version, `Engine._fresh`).
+    old_doc3 = writer.records("doc3.txt", texts["doc3.txt"])[1][0].chunk_id
+    holder.chunk_source._cache.clear()
+    with pytest.raises(StaleSnapshot):
+        snapshots[0].chunk(old_doc3)
+
+
+def test_many_updates_keep_the_segment_count_bounded(tmp_path: Path) -> None:
+    store = IndexStore(Settings(data_dir=tmp_path / "data"))  # type: ignore[call-arg]
+    writer = Writer(store)
+    writer.write(_texts(10))
+    holder = SnapshotHolder(store)
+    holder.refresh()
+    for i in range(20):
+        writer.write({f"extra{i}.txt": f"zebra {WORDS[i % len(WORDS)]}\nquagga"})
+        holder.refresh()
+    snap = holder.current
+    assert snap is not None and len(snap.lexical.segments) <= 12
+    _same(snap, SnapshotHolder(store).refresh())  # type: ignore[arg-type]
+
+
+class DownStore:
+    def version(self) -> int:
+        raise IndexUnavailable("down")
+
+
+def test_refresh_keeps_serving_when_the_store_is_down(tmp_path: Path) -> None:
+    store = IndexStore(Settings(data_dir=tmp_path / "data"))  # type: ignore[call-arg]
+    Writer(store).write(_texts(2))
+    holder = SnapshotHolder(store)
+    snap = holder.refresh()
+    assert snap is not None and holder.refresh() is snap  # same version: nothing reloaded
+    holder.store = DownStore()  # type: ignore[assignment]
+    assert holder.refresh() is snap and holder.last_error == "down"
+
+
+def test_terms_are_what_the_index_reads() -> None:
+    assert terms("Wheat trains") == ["wheat", "train"]
+
+
+def test_a_large_index_is_saved_and_a_restart_applies_only_what_changed_since(tmp_path: Path) -> None:
+    store = IndexStore(Settings(data_dir=tmp_path / "data"))  # type: ignore[call-arg]
+    writer = Writer(store)
+    writer.write(_texts(20))
+    cache = tmp_path / "cache"
+    # An index larger than the chunk cache is "large": its lexical index is saved after the full load.
+    first = SnapshotHolder(store, chunk_cache=10, cache_path=cache)
+    assert first.refresh() is not None and first.last_load["kind"] == "full"
+    assert (cache / "state.json").exists()
+    writer.write({"doc2.txt": "zebra quagga", "new.txt": "harbour zebra"}, ("doc7.txt",))
+    restarted = SnapshotHolder(store, chunk_cache=10, cache_path=cache)
+    snap = restarted.refresh()
+    assert snap is not None and restarted.last_load == {**restarted.last_load, "kind": "cache", "documents": 3}
+    _same(snap, SnapshotHolder(store).refresh())  # type: ignore[arg-type]
+    # A chunk is read from the store when a question needs it (none is held beyond the cache).
+    assert snap.document_chunks("new.txt")[0].text == "harbour zebra"
+    # A cache that cannot be read is ignored: a full load follows.
+    (cache / "vocabulary.npz").write_bytes(b"not numpy")
+    again = SnapshotHolder(store, chunk_cache=10, cache_path=cache)
+    assert again.refresh() is not None and again.last_load["kind"] == "full"

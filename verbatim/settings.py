@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     log_level: str = "INFO"
     refresh_interval: float = 1.0
+    chunk_cache: int = Field(
+        default=20_000,
+        ge=0,
+        description="chunks (text, sentences, vectors) kept in memory; an index up to this size is held "
+        "whole, a larger one is read by id as questions need it and its lexical index saved on disk",
+    )
 
     api_url: str = "http://127.0.0.1:8000"
     bot_api_timeout: float = 25.0

@@ -15,10 +15,11 @@ can serve the text that offsets point into; texts no committed document uses are
 from __future__ import annotations
 
 import errno
+import json
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -33,6 +34,7 @@ from verbatim.settings import Settings
 
 INDEX_RECORD = "__index__"
 _DUMMY = [1.0]
+KEEP_CHANGES = 1000  # versions whose changed sources are kept (older replicas reload the manifest)
 TEXT_PART_CHARS = 500_000  # a long text is stored in parts (metadata values stay moderate in size)
 
 
@@ -128,15 +130,47 @@ class IndexStore:
     def version(self) -> int:
         return int(self.index_state().get("version", 0))
 
-    def bump_version(self, **extra: Any) -> int:
+    def bump_version(self, changed: Iterable[str] | None = None, **extra: Any) -> int:
+        """Move the index version on. `changed`: the sources this version changed (added, replaced or
+        removed), recorded so a replica updates by those documents alone; None when not known (a
+        replica then compares the whole manifest)."""
         state = self.index_state()
-        state.update(extra, version=int(state.get("version", 0)) + 1, updated_at=time.time(), kind="index")
+        version = int(state.get("version", 0)) + 1
+        state.update(extra, version=version, updated_at=time.time(), kind="index")
+        if changed is not None:
+            # Before the version moves: a replica that sees version N finds what N changed.
+            record = {"kind": "change", "version": version, "sources": json.dumps(sorted(set(changed)))}
+            self._call(
+                lambda: self.docs.upsert(ids=[f"change:{version}"], embeddings=[_DUMMY], metadatas=[record])
+            )
+            if version > KEEP_CHANGES:
+                self._call(lambda: self.docs.delete(ids=[f"change:{version - KEEP_CHANGES}"]))
         self._call(lambda: self.docs.upsert(ids=[INDEX_RECORD], embeddings=[_DUMMY], metadatas=[state]))
-        return int(state["version"])
+        return version
 
-    def manifest(self) -> dict[str, DocumentRecord]:
-        """Every committed document, by source."""
-        got = self._call(lambda: self.docs.get(where={"kind": "document"}, include=["metadatas"]))
+    def changes(self, after: int, upto: int) -> set[str] | None:
+        """The sources changed by versions after `after` up to `upto`, or None when a version between
+        did not record them (too old, or written by an older Verbatim)."""
+        if upto - after > KEEP_CHANGES:
+            return None
+        wanted = [f"change:{v}" for v in range(after + 1, upto + 1)]
+        got = self._call(lambda: self.docs.get(ids=wanted, include=["metadatas"]))
+        if len(got["ids"]) != len(wanted):
+            return None
+        return {s for m in got["metadatas"] for s in json.loads(str(m["sources"]))}
+
+    def manifest(self, sources: Iterable[str] | None = None) -> dict[str, DocumentRecord]:
+        """Committed documents by source: every one, or those of `sources` that are committed."""
+        if sources is None:
+            got = self._call(lambda: self.docs.get(where={"kind": "document"}, include=["metadatas"]))
+        else:
+            ids = [f"doc:{s}" for s in sources]
+            got = {"metadatas": []}
+            for first in range(0, len(ids), 500):
+                part = ids[first : first + 500]
+                got["metadatas"] += self._call(
+                    lambda part=part: self.docs.get(ids=part, include=["metadatas"])
+                )["metadatas"]
         return {m["source"]: DocumentRecord.from_metadata(m) for m in got["metadatas"]}
 
     def commit_documents(self, records: Sequence[DocumentRecord]) -> None:
@@ -183,7 +217,12 @@ class IndexStore:
             return None
         return "".join(str(m["text"]) for m in metas)
 
-    def _sweep_texts(self, live: dict[str, DocumentRecord]) -> int:
+    def _sweep_texts(self, live: dict[str, DocumentRecord], complete: bool = True) -> int:
+        """Delete extracted texts no committed document uses. `live` is the whole manifest when
+        `complete`, else only some documents: then nothing is deleted (texts are few and small; the next
+        complete sweep takes them)."""
+        if not complete:
+            return 0
         wanted = {f"{r.sha256}:{r.pipeline}" for r in live.values()}
         got = self._call(lambda: self._texts.get(include=[]))  # ids only: "sha256:pipeline:part"
         stale = [i for i in got["ids"] if i.rsplit(":", 1)[0] not in wanted]
@@ -208,11 +247,16 @@ class IndexStore:
                 )
             )
 
-    def sweep(self, live: dict[str, DocumentRecord]) -> int:
+    def sweep(self, live: dict[str, DocumentRecord], sources: Iterable[str] | None = None) -> int:
         """Delete chunks and extracted texts that no committed document owns (old versions, removed
-        files, killed ingests); returns how many records went."""
+        files, killed ingests); returns how many records went. With `sources`, only those documents'
+        chunks are looked at: the cost of a change, not of the corpus."""
         stale: list[str] = []
-        for ids, metas in self._pages(include=["metadatas"]):
+        if sources is None:
+            pages = self._pages(include=["metadatas"])
+        else:
+            pages = self._pages_of(sorted(set(sources)), include=["metadatas"])
+        for ids, metas in pages:
             for chunk_id, meta in zip(ids, metas, strict=True):
                 record = live.get(str(meta.get("source")))
                 if record is None or not owns(record, meta):
@@ -220,9 +264,23 @@ class IndexStore:
         for first in range(0, len(stale), 1000):
             part = stale[first : first + 1000]
             self._call(lambda part=part: self.chunks.delete(ids=part))
-        return len(stale) + self._sweep_texts(live)
+        return len(stale) + self._sweep_texts(live, complete=sources is None)
 
-    def _pages(self, include: list[str], page: int = 2000) -> Iterator[tuple[list[str], list[Any]]]:
+    def _pages_of(
+        self, sources: Sequence[str], include: list[str]
+    ) -> Iterator[tuple[list[str], dict[str, list[Any]]]]:
+        """The chunks of some sources (stored by any version), a batch of sources at a time."""
+        for first in range(0, len(sources), 100):
+            part = sources[first : first + 100]
+            got = self._call(
+                lambda part=part: self.chunks.get(where={"source": {"$in": part}}, include=include)
+            )
+            if got["ids"]:
+                yield got["ids"], got[include[0]] if len(include) == 1 else {k: got[k] for k in include}
+
+    def _pages(self, include: list[str], page: int = 2000) -> Iterator[tuple[list[str], Any]]:
+        """Every stored chunk, a page at a time: (ids, the one field asked for) or, for several fields,
+        (ids, {field: values})."""
         offset = 0
         while True:
             got = self._call(
@@ -230,30 +288,51 @@ class IndexStore:
             )
             if not got["ids"]:
                 return
-            yield got["ids"], got[include[0]]
+            yield got["ids"], got[include[0]] if len(include) == 1 else {k: got[k] for k in include}
             offset += len(got["ids"])
 
     def load_chunks(self, live: dict[str, DocumentRecord]) -> list[ChunkRecord]:
-        """All chunks owned by committed documents, for the in-memory lexical and sentence indexes."""
+        """All chunks owned by committed documents, with vectors (tools and tests; answering reads
+        chunks by id, `get_chunks`)."""
         records: list[ChunkRecord] = []
-        offset, page = 0, 2000
-        while True:
-            got = self._call(
-                lambda offset=offset: self.chunks.get(
-                    include=["metadatas", "documents", "embeddings"], limit=page, offset=offset
-                )
-            )
-            if not got["ids"]:
-                break
+        for ids, got in self._pages(include=["metadatas", "documents", "embeddings"]):
             for chunk_id, text, meta, vector in zip(
-                got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True
+                ids, got["documents"], got["metadatas"], got["embeddings"], strict=True
             ):
                 owner = live.get(str(meta.get("source")))
                 if owner is not None and owns(owner, meta):
                     records.append(ChunkRecord.from_stored(chunk_id, text, meta, vector))
-            offset += len(got["ids"])
         records.sort(key=lambda r: (r.source, r.start, r.end))
         return records
+
+    def stored_chunks(
+        self, live: dict[str, DocumentRecord], sources: Sequence[str] | None = None, vectors: bool = False
+    ) -> Iterator[tuple[str, str, dict[str, Any], Any]]:
+        """(id, text, metadata, vector or None) of the chunks committed documents own: all of them, or
+        those of `sources`, a page at a time (what the lexical index is built from)."""
+        include = ["documents", "metadatas", *(["embeddings"] if vectors else [])]
+        pages = self._pages(include) if sources is None else self._pages_of(list(sources), include)
+        for ids, got in pages:
+            vecs = got["embeddings"] if vectors else [None] * len(ids)
+            for chunk_id, text, meta, vector in zip(
+                ids, got["documents"], got["metadatas"], vecs, strict=True
+            ):
+                owner = live.get(str(meta.get("source")))
+                if owner is not None and owns(owner, meta):
+                    yield chunk_id, text, meta, vector
+
+    def get_chunks(self, ids: Sequence[str]) -> list[ChunkRecord]:
+        """The chunks with these ids that exist, with vectors (an id an ingest has since deleted is
+        left out)."""
+        got = self._call(
+            lambda: self.chunks.get(ids=list(ids), include=["metadatas", "documents", "embeddings"])
+        )
+        return [
+            ChunkRecord.from_stored(cid, text, meta, vector)
+            for cid, text, meta, vector in zip(
+                got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True
+            )
+        ]
 
     def count(self) -> int:
         return int(self._call(lambda: self.chunks.count()))

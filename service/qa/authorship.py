@@ -51,38 +51,29 @@ def searched_text(question: str) -> str:
     return authorship_topic(question) or question
 
 
-def byline_span(snapshot: Snapshot, chunk: ChunkRecord) -> tuple[int, int, int] | None:
-    """The byline of the article `chunk` belongs to: the index of the chunk holding it and its span in
+def byline_span(snapshot: Snapshot, chunk: ChunkRecord) -> tuple[str, int, int] | None:
+    """The byline of the article `chunk` belongs to: the id of the chunk holding it and its span in
     the raw file, or None when the article has no author. The same for every question, so found once
-    per article and snapshot."""
+    per article (and file version)."""
     if not chunk.author:
         return None
-    key = (chunk.source, chunk.title, chunk.author)
+    key = (chunk.source, chunk.sha256, chunk.title, chunk.author)
     return snapshot.memo(
         "byline", key, lambda: _find_byline(snapshot, chunk.source, chunk.title, chunk.author or "")
     )
 
 
-def _find_byline(snapshot: Snapshot, source: str, title: str, author: str) -> tuple[int, int, int] | None:
+def _find_byline(snapshot: Snapshot, source: str, title: str, author: str) -> tuple[str, int, int] | None:
     """The first sentence of the article that is a byline naming its author; failing that, the first
     place the article's text names the author (a byline run into other text)."""
-    chunks = sorted(
-        (
-            i
-            for i, c in enumerate(snapshot.chunks)
-            if c.source == source and c.title == title and c.author == author
-        ),
-        key=lambda i: snapshot.chunks[i].start,
-    )
-    for i in chunks:
-        c = snapshot.chunks[i]
+    chunks = [c for c in snapshot.document_chunks(source) if c.title == title and c.author == author]
+    for c in chunks:
         for start, end in c.sentences:
             sentence = c.text[start - c.start : end - c.start]
             if author in sentence and classify(sentence) == "byline":
-                return i, start, end
-    for i in chunks:
-        c = snapshot.chunks[i]
+                return c.chunk_id, start, end
+    for c in chunks:
         at = c.text.find(author)
         if at >= 0:
-            return i, c.start + at, c.start + at + len(author)
+            return c.chunk_id, c.start + at, c.start + at + len(author)
     return None

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -19,6 +20,8 @@ from verbatim.ingest.pipeline import Ingestor, IngestReport, Progress
 from verbatim.ingest.reader import PathOutsideRoot, read_text_exact, source_name
 from verbatim.ingest.uploads import UploadLog
 from verbatim.service.qa import language
+from verbatim.service.qa.chunks import StaleSnapshot
+from verbatim.service.qa.lexical_cache import cache_dir
 from verbatim.service.qa.errors import (
     BadRequest,
     IndexNotWritable,
@@ -48,11 +51,12 @@ from verbatim.service.qa.schemas import (
     Span,
 )
 from verbatim.service.qa.snapshot import Snapshot, SnapshotHolder
-from verbatim.service.qa.text import words
+from verbatim.service.qa.text import STOPWORDS
 from verbatim.service.qa.wordvectors import WordVectors
 from verbatim.settings import Settings
 
 log = logging.getLogger("verbatim.engine")
+T = TypeVar("T")
 WARM_UP_ENDED = "answerability warm-up ended"
 
 
@@ -104,6 +108,8 @@ class Retrieved:
     question: ParsedQuestion
     hits: list[Hit]
     vector: np.ndarray
+    top_k: int = 5
+    sources: list[str] | None = None
 
 
 def cite_pages(snap: Snapshot, citations: list[Citation]) -> None:
@@ -123,7 +129,13 @@ class Engine:
         self.settings = settings
         self.store = store or IndexStore(settings)
         self._encoder = encoder
-        self.snapshots = SnapshotHolder(self.store, settings.refresh_interval)
+        location = settings.chroma_url or str((settings.data_dir / "chroma").resolve())
+        self.snapshots = SnapshotHolder(
+            self.store,
+            settings.refresh_interval,
+            chunk_cache=settings.chunk_cache,
+            cache_path=cache_dir(settings.data_dir, location, settings.collection),
+        )
         self.answerer = ExtractiveAnswerer(word_vectors=WordVectors(self._embed_words))
         self._retriever: Retriever | None = None
         self.startup_error: str | None = None
@@ -184,12 +196,8 @@ class Engine:
         try:
             language.warm_up()
             if self.answerer.word_vectors is not None:
-                vocabulary: Counter[str] = Counter()
-                for chunk in snap.chunks:
-                    vocabulary.update(words(f"{chunk.title} {chunk.text}"))
-                n = self.answerer.word_vectors.warm(
-                    [w for w, _ in vocabulary.most_common(limit)], should_stop=self._stopping.is_set
-                )
+                common = [w for w in snap.vocabulary.most_common(2 * limit) if w not in STOPWORDS]
+                n = self.answerer.word_vectors.warm(common[:limit], should_stop=self._stopping.is_set)
         except Exception:  # a warm-up failure only costs latency later; never take the engine down
             log.exception("word-vector warm-up failed")
         log.info("%s: %s word vectors embedded in %.1f s", WARM_UP_ENDED, n, time.perf_counter() - started)
@@ -242,7 +250,7 @@ class Engine:
     def parse(self, snap: Snapshot, question: str) -> ParsedQuestion:
         """The question parsed once against this snapshot's vocabulary (spelling) and the model's
         language; a common English word (one the model's tokenizer holds whole) is never "corrected"."""
-        foreign = language.foreign_language(question, snap.vocabulary.counts.keys())
+        foreign = language.foreign_language(question, snap.vocabulary)
         if foreign is not None:
             return parse(question, language=foreign)
         return parse(question, snap.vocabulary, self._is_common_word)
@@ -254,14 +262,31 @@ class Engine:
         self, question: str, top_k: int, sources: list[str] | None, mode: Mode = "hybrid"
     ) -> Retrieved:
         """Parse, embed and search a question (nothing is searched for a question in another language)."""
+        return self._fresh(lambda: self._retrieve(question, top_k, sources, mode))
+
+    def _retrieve(self, question: str, top_k: int, sources: list[str] | None, mode: Mode) -> Retrieved:
         snap = self.snapshot()
         wanted = self._check_sources(snap, sources)
         parsed = self.parse(snap, question)
         if parsed.language is not None:
-            return Retrieved(snap, parsed, [], np.zeros(0, dtype=np.float32))
+            return Retrieved(snap, parsed, [], np.zeros(0, dtype=np.float32), top_k, sources)
         vector = self.retriever.embed_query(parsed)
         hits = self.retriever.search(snap, parsed, vector, top_k, wanted, mode)
-        return Retrieved(snap, parsed, hits, vector)
+        return Retrieved(snap, parsed, hits, vector, top_k, sources)
+
+    def _fresh(self, work: Callable[[], T], attempts: int = 3) -> T:
+        """Run `work` on the current snapshot; when a newer index version has replaced chunks it read,
+        load that version and run it again, so an answer never mixes two versions."""
+        for _ in range(attempts - 1):
+            try:
+                return work()
+            except StaleSnapshot as exc:
+                log.info("%s: answering again on the new version", exc)
+                self.snapshots.refresh()
+        try:
+            return work()
+        except StaleSnapshot as exc:
+            raise NotReady(f"the index is changing fast ({exc}); retry shortly") from exc
 
     def search(self, request: SearchRequest) -> SearchResponse:
         found = self.retrieve(request.query, request.top_k, request.sources)
@@ -274,7 +299,13 @@ class Engine:
         if parsed.language is not None:
             extracted = Extracted([], True, 0.0, abstain_text=language.message(parsed.language))
         else:
-            extracted = self.answerer.answer(found.snapshot, parsed, found.vector, found.hits)
+            try:
+                extracted = self.answerer.answer(found.snapshot, parsed, found.vector, found.hits)
+            except StaleSnapshot:  # e.g. a byline chunk replaced meanwhile: answer on the new version
+                found = self.retrieve(parsed.text, found.top_k, found.sources)
+                extracted = self._fresh(
+                    lambda: self.answerer.answer(found.snapshot, parsed, found.vector, found.hits)
+                )
         t2 = time.perf_counter()
         answer, citations = render_answer(extracted)
         cite_pages(found.snapshot, citations)
@@ -383,8 +414,8 @@ class Engine:
             if source not in self.store.manifest():
                 raise UnknownSource(f"unknown source: {source!r}")
             self.store.forget_document(source)
-            self.store.sweep(self.store.manifest())
-            self.store.bump_version()
+            self.store.sweep({}, [source])
+            self.store.bump_version([source])
         deleted = False
         if source in self.uploads:
             path = self.settings.corpus_dir / source

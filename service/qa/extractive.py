@@ -96,16 +96,18 @@ def coverage(snapshot: Snapshot, question_terms: list[str], text_terms: set[str]
 
 
 def _sentence_facts(
-    snapshot: Snapshot, key: tuple[str, int, int], sentence: str, section: tuple[str, ...] = ()
+    snapshot: Snapshot, chunk: ChunkRecord, start: int, end: int
 ) -> tuple[bool, frozenset[str]]:
-    """Whether a sentence is quotable, and its terms: the same for every question, kept per snapshot."""
+    """Whether a sentence of a chunk is quotable, and its terms: the same for every question, so kept
+    (by file version)."""
 
     def facts() -> tuple[bool, frozenset[str]]:
-        record = snapshot.documents.get(key[0])
+        record = snapshot.documents.get(chunk.source)
         structured = bool(record is not None and record.sections)
-        return is_statement(sentence, section, structured), frozenset(terms(sentence))
+        sentence = chunk.text[start - chunk.start : end - chunk.start]
+        return is_statement(sentence, chunk.section, structured), frozenset(terms(sentence))
 
-    return snapshot.memo("sentence", key, facts)
+    return snapshot.memo("sentence", (chunk.source, chunk.sha256, start, end), facts)
 
 
 class ExtractiveAnswerer:
@@ -146,7 +148,7 @@ class ExtractiveAnswerer:
                     continue
                 seen.add(key)
                 sentence = chunk.text[start - chunk.start : end - chunk.start]
-                statement, sentence_terms = _sentence_facts(snapshot, key, sentence, chunk.section)
+                statement, sentence_terms = _sentence_facts(snapshot, chunk, start, end)
                 if not statement:
                     continue
                 window_terms = sentence_terms | _neighbour_terms(snapshot, chunk, i)
@@ -174,7 +176,7 @@ class ExtractiveAnswerer:
             "passage_lexical": coverage(snapshot, qterms, passage_terms),
             "passage_similarity": best.hit.similarity,
             "offers_value": float(offers_value(window, question)),
-            "unknown_terms": coverage(snapshot, qterms, {t for t in qterms if t not in snapshot.idf}),
+            "unknown_terms": coverage(snapshot, qterms, {t for t in qterms if not snapshot.knows_term(t)}),
             "support": self.support(question, f"{chunk.title} {window}"),
         }
 
@@ -280,8 +282,7 @@ def _neighbour_terms(snapshot: Snapshot, chunk: ChunkRecord, index: int) -> froz
     for j in (index - 1, index + 1):
         if 0 <= j < len(chunk.sentences):
             s, e = chunk.sentences[j]
-            text = chunk.text[s - chunk.start : e - chunk.start]
-            out |= _sentence_facts(snapshot, (chunk.source, s, e), text, chunk.section)[1]
+            out |= _sentence_facts(snapshot, chunk, s, e)[1]
     return out
 
 
@@ -296,7 +297,7 @@ def _byline_answer(
     article's best sentence on the topic (so the reader sees which article it is)."""
     article = (hits[0] if hits else ranked[0].hit).chunk
     found = byline_span(snapshot, article)
-    byline = None if found is None else snapshot.chunks[found[0]].chunk_id
+    byline = None if found is None else found[0]
     byline_hit = next((h for h in hits if h.chunk.chunk_id == byline), None)
     if found is None or byline_hit is None:
         named = f"“{article.title}”" if article.title else "the article"

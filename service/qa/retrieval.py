@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense search in Chroma + BM25 in memory, fused by weighted reciprocal rank.
+"""Hybrid retrieval: dense search in Chroma + BM25 (`lexical.py`), fused by weighted reciprocal rank.
 
 A question asking who wrote an article is searched by its topic, and the byline passage of the article
 found is kept among the hits (`service/authorship.py`)."""
@@ -68,25 +68,33 @@ class Retriever:
         """Top chunks for the question, near-duplicates collapsed."""
         cfg = self.config
         fetch = max(cfg.fetch, top_k * 4)
-        scores: dict[int, float] = {}
+        scores: dict[str, float] = {}
         if mode in ("hybrid", "dense"):
             for rank, (chunk_id, _) in enumerate(self._dense(snapshot, query_vector, fetch, sources)):
                 scores[chunk_id] = scores.get(chunk_id, 0.0) + cfg.dense_weight / (cfg.rrf_k + rank + 1)
         if mode in ("hybrid", "lexical"):
-            for rank, index in enumerate(self._lexical(snapshot, question.searched, fetch, sources)):
-                scores[index] = scores.get(index, 0.0) + cfg.lexical_weight / (cfg.rrf_k + rank + 1)
+            query = [t for t in terms(question.searched) if snapshot.knows_term(t)]
+            for rank, (chunk_id, _) in enumerate(snapshot.lexical.search(query, fetch, sources)):
+                scores[chunk_id] = scores.get(chunk_id, 0.0) + cfg.lexical_weight / (cfg.rrf_k + rank + 1)
         ordered = sorted(scores.items(), key=lambda kv: -kv[1])
         hits: list[Hit] = []
         kept_shingles: list[frozenset[str]] = []
-        for index, fused in ordered:
-            chunk = snapshot.chunks[index]
-            shingles: frozenset[str] = snapshot.memo("shingles", index, partial(_shingles, chunk.text))
-            if any(_overlaps(chunk, h.chunk) for h in hits) or any(
-                _jaccard(shingles, s) >= cfg.duplicate_jaccard for s in kept_shingles
-            ):
-                continue
-            hits.append(Hit(chunk=chunk, similarity=float(chunk.vector @ query_vector), fused=fused))
-            kept_shingles.append(shingles)
+        # Chunks are read from the store a few at a time: most questions need only the first top_k.
+        batch = top_k + 4
+        for first in range(0, len(ordered), batch):
+            part = ordered[first : first + batch]
+            for chunk, (_, fused) in zip(snapshot.chunks([cid for cid, _ in part]), part, strict=True):
+                shingles: frozenset[str] = snapshot.memo(
+                    "shingles", chunk.chunk_id, partial(_shingles, chunk.text)
+                )
+                if any(_overlaps(chunk, h.chunk) for h in hits) or any(
+                    _jaccard(shingles, s) >= cfg.duplicate_jaccard for s in kept_shingles
+                ):
+                    continue
+                hits.append(Hit(chunk=chunk, similarity=float(chunk.vector @ query_vector), fused=fused))
+                kept_shingles.append(shingles)
+                if len(hits) >= top_k:
+                    break
             if len(hits) >= top_k:
                 break
         if hits and question.authorship:
@@ -95,20 +103,10 @@ class Retriever:
 
     def _dense(
         self, snapshot: Snapshot, vector: np.ndarray, n: int, sources: Sequence[str] | None
-    ) -> list[tuple[int, float]]:
+    ) -> list[tuple[str, float]]:
         found = self.store.dense_query(vector, n, sources)
-        # Chunks the snapshot does not know belong to an ingest still in flight: ignore them.
-        return [(snapshot.by_id[cid], sim) for cid, sim in found if cid in snapshot.by_id]
-
-    def _lexical(self, snapshot: Snapshot, question: str, n: int, sources: Sequence[str] | None) -> list[int]:
-        query = [t for t in terms(question) if t in snapshot.idf]
-        if snapshot.bm25 is None or not query:
-            return []
-        scores = snapshot.bm25.get_scores(query)
-        if sources:
-            scores = np.where(np.isin(snapshot.sources, list(sources)), scores, 0.0)
-        top = np.argsort(-scores)[:n]
-        return [int(i) for i in top if scores[i] > 0]
+        # Chunks this version does not have belong to an ingest in flight (or one it replaced): ignore.
+        return [(cid, sim) for cid, sim in found if snapshot.has_chunk(cid)]
 
 
 def _with_byline(snapshot: Snapshot, hits: list[Hit], query_vector: np.ndarray, top_k: int) -> list[Hit]:
@@ -117,7 +115,7 @@ def _with_byline(snapshot: Snapshot, hits: list[Hit], query_vector: np.ndarray, 
     found = byline_span(snapshot, hits[0].chunk)
     if found is None:
         return hits
-    chunk = snapshot.chunks[found[0]]
+    chunk = snapshot.chunk(found[0])
     if any(h.chunk.chunk_id == chunk.chunk_id for h in hits):
         return hits
     byline = Hit(chunk=chunk, similarity=float(chunk.vector @ query_vector), fused=0.0)

@@ -6,8 +6,10 @@ the names, commands and jargon of these documents and no others. A question word
  - it is not a common English word (the embedding model's vocabulary holds it whole: "cost", "visit"),
  - exactly one edit (insert, delete, substitute, swap two neighbours) turns it into a corpus word; among
    several such words the most frequent one wins.
-Lookup is symmetric-delete (SymSpell): every corpus word is indexed under itself and its one-letter
-deletions, so a question word's candidates are found with a handful of dictionary probes.
+Candidates are the question word's one-edit variants over the corpus's own alphabet, looked up in the
+word counts (no index beside them: memory stays one entry per corpus word). The vocabulary grows by
+layers, one per index change, so an update costs the changed documents; words of removed documents stay
+until the layers are merged by a full rebuild (they can only ever be suggested, never retrieved).
 """
 
 from __future__ import annotations
@@ -31,10 +33,6 @@ class Correction:
     corrected: str
     start: int  # offsets of the typed word in the question
     end: int
-
-
-def _deletes(word: str) -> set[str]:
-    return {word[:i] + word[i + 1 :] for i in range(len(word))}
 
 
 def within_one_edit(a: str, b: str) -> bool:
@@ -61,44 +59,108 @@ def within_one_edit(a: str, b: str) -> bool:
     return short[i:] == long_[i + 1 :]
 
 
-class Vocabulary:
-    """The corpus's words (folded) with their counts, the spelling most used for each, and a delete index."""
+@dataclass(frozen=True)
+class WordCounts:
+    """One layer of a vocabulary: folded words with counts, and the written form used most for each
+    (kept only where it differs from the folded word)."""
 
-    def __init__(self, texts: Iterable[str]) -> None:
+    counts: dict[str, int]
+    spellings: dict[str, tuple[str, int]]
+    letters: frozenset[str]
+
+    @classmethod
+    def of(cls, texts: Iterable[str]) -> WordCounts:
         counts: Counter[str] = Counter()
-        spellings: dict[str, Counter[str]] = {}
+        written: Counter[str] = Counter()
         for text in texts:
             for match in _WORD.finditer(text):
                 raw = match.group(0)
                 key = fold(raw)
                 counts[key] += 1
-                if len(key) >= MIN_LENGTH - 1:
-                    spellings.setdefault(key, Counter())[raw] += 1
-        self.counts = counts
-        self._spelling = {k: c.most_common(1)[0][0] for k, c in spellings.items()}
-        self._index: dict[str, list[str]] = {}
-        for word in counts:
-            if len(word) < MIN_LENGTH - 1:
-                continue
-            for key in {word, *_deletes(word)}:
-                self._index.setdefault(key, []).append(word)
+                if raw != key and len(key) >= MIN_LENGTH - 1:
+                    written[raw] += 1
+        spellings: dict[str, tuple[str, int]] = {}
+        for raw, n in written.items():
+            key = fold(raw)
+            if n > spellings.get(key, ("", 0))[1]:
+                spellings[key] = (raw, n)
+        letters = frozenset(ch for word in counts for ch in word)
+        return cls(dict(counts), spellings, letters)
+
+
+class Vocabulary:
+    """The corpus's words (folded) with their counts and the spelling most used for each: layers of
+    `WordCounts`, read as their sum. Immutable: `with_texts` returns the next version."""
+
+    MAX_LAYERS = 6
+
+    def __init__(self, texts: Iterable[str] = (), layers: tuple[WordCounts, ...] | None = None) -> None:
+        self.layers = layers if layers is not None else (WordCounts.of(texts),)
+        self._letters = "".join(sorted(frozenset().union(*(layer.letters for layer in self.layers))))
+
+    def with_texts(self, texts: Iterable[str]) -> Vocabulary:
+        """This vocabulary plus the words of `texts` (a new layer; the newest layers are merged when
+        there are too many, which costs those layers only)."""
+        layers = (*self.layers, WordCounts.of(texts))
+        if len(layers) > self.MAX_LAYERS:
+            layers = (layers[0], merged(layers[1:]))
+        return Vocabulary(layers=layers)
+
+    def count(self, word: str) -> int:
+        """Occurrences of a folded word."""
+        return sum(layer.counts.get(word, 0) for layer in self.layers)
 
     def __contains__(self, word: object) -> bool:
-        return isinstance(word, str) and fold(word) in self.counts
+        return isinstance(word, str) and any(fold(word) in layer.counts for layer in self.layers)
 
     def __len__(self) -> int:
-        return len(self.counts)
+        return len(self.layers[0].counts) if len(self.layers) == 1 else len(self.words())
+
+    def words(self) -> set[str]:
+        return set().union(*(layer.counts for layer in self.layers))
+
+    def most_common(self, n: int) -> list[str]:
+        """The `n` most frequent folded words."""
+        total: Counter[str] = Counter()
+        for layer in self.layers:
+            total.update(layer.counts)
+        return [w for w, _ in total.most_common(n)]
+
+    def spelling(self, word: str) -> str:
+        found = [layer.spellings[word] for layer in self.layers if word in layer.spellings]
+        return max(found, key=lambda s: s[1])[0] if found else word
 
     def suggest(self, word: str) -> str | None:
         """The corpus word one edit away from `word` (folded), most frequent first; None if none."""
-        found: set[str] = set()
-        for key in {word, *_deletes(word)}:
-            found.update(self._index.get(key, ()))
-        found = {w for w in found if w != word and within_one_edit(word, w)}
+        found = {w for w in _edits(word, self._letters) if len(w) >= MIN_LENGTH - 1 and self.count(w)}
+        found.discard(word)
         if not found:
             return None
-        best = max(found, key=lambda w: (self.counts[w], w))
-        return self._spelling.get(best, best)
+        best = max(found, key=lambda w: (self.count(w), w))
+        return self.spelling(best)
+
+
+def _edits(word: str, letters: str) -> set[str]:
+    """Every string one delete, swap of neighbours, substitution or insertion from `word`."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    out = {a + b[1:] for a, b in splits if b}
+    out.update(a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1)
+    out.update(a + c + b[1:] for a, b in splits if b for c in letters)
+    out.update(a + c + b for a, b in splits for c in letters)
+    return out
+
+
+def merged(layers: Iterable[WordCounts]) -> WordCounts:
+    counts: Counter[str] = Counter()
+    spellings: dict[str, tuple[str, int]] = {}
+    letters: set[str] = set()
+    for layer in layers:
+        counts.update(layer.counts)
+        letters |= layer.letters
+        for key, (raw, n) in layer.spellings.items():
+            if n > spellings.get(key, ("", 0))[1]:
+                spellings[key] = (raw, n)
+    return WordCounts(dict(counts), spellings, frozenset(letters))
 
 
 def corrections(
@@ -109,7 +171,7 @@ def corrections(
     for match in _WORD.finditer(question):
         typed = match.group(0)
         key = fold(typed)
-        if len(key) < MIN_LENGTH or key in vocabulary.counts or is_common_word(key):
+        if len(key) < MIN_LENGTH or key in vocabulary or is_common_word(key):
             continue
         corrected = vocabulary.suggest(key)
         if corrected is not None:

@@ -25,6 +25,8 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 def fold(text: str) -> str:
     """Lower case, accents removed, typographic apostrophes made plain."""
+    if text.isascii():  # nothing to decompose (most text; the slow path is 5× slower)
+        return text.lower()
     text = unicodedata.normalize("NFKD", text.replace("’", "'").replace("‘", "'"))
     return "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
 

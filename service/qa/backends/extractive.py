@@ -31,10 +31,9 @@ class ExtractiveBackend:
         hits: list[Hit] = []
         number: dict[str, int] = {}
         for p in passages:
-            index = snap.by_id.get(p.chunk_id)
-            if index is None:
+            if not snap.has_chunk(p.chunk_id):
                 raise BackendError("bad_request", f"passage {p.n} is not in the index (chunk {p.chunk_id!r})")
-            hits.append(Hit(chunk=snap.chunks[index], similarity=p.score, fused=0.0))
+            hits.append(Hit(chunk=snap.chunk(p.chunk_id), similarity=p.score, fused=0.0))
             number[p.chunk_id] = p.n
         parsed = self.engine.parse(snap, question)
         vector = self.engine.retriever.embed_query(parsed)

@@ -1,0 +1,369 @@
+"""BM25 over immutable segments, so an index change costs the changed documents, not the corpus.
+
+A segment holds the postings of a batch of whole documents: for each term (sorted, packed UTF-8), the
+chunks that use it and how often, as compressed-sparse-row arrays. Changing a document adds a segment
+with its new chunks and marks its old chunks dead in the segment that holds them (a copy of that
+segment's live mask: one byte per chunk); nothing else is copied, so the index a request holds never
+changes under it. Collection statistics (live chunk count, average length, document frequency) are
+computed over live chunks at query time, so scores equal those of an index rebuilt from scratch: Lucene's
+BM25 (k1 1.5, b 0.75), as bm25s computes it, each occurrence of a query term adding its score.
+
+Memory per chunk: its id (16 bytes), source code, length, sort position, live flag and postings (6 bytes
+per distinct term); no text.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+K1 = 1.5
+B = 0.75
+SEGMENT_CHUNKS = 100_000  # a full build is cut into segments of this many chunks (bounded build memory)
+
+
+@dataclass(frozen=True)
+class IndexedChunk:
+    """What the lexical index needs of a chunk: its id, source and terms."""
+
+    chunk_id: str
+    source: str
+    terms: list[str]
+
+
+class PackedTerms(Sequence[bytes]):
+    """Sorted terms as one UTF-8 buffer and offsets (no Python object per term); found by bisection.
+    UTF-8 byte order is code-point order, so the bytes sort as the strings do."""
+
+    def __init__(self, blob: bytes, offsets: np.ndarray) -> None:
+        self.blob = blob
+        self.offsets = offsets
+
+    @classmethod
+    def of(cls, sorted_terms: Sequence[bytes]) -> PackedTerms:
+        offsets = np.zeros(len(sorted_terms) + 1, dtype=np.int64)
+        np.cumsum([len(t) for t in sorted_terms], out=offsets[1:])
+        return cls(b"".join(sorted_terms), offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i: Any) -> Any:  # Sequence protocol: bisect only asks for single items
+        return self.blob[int(self.offsets[i]) : int(self.offsets[i + 1])]
+
+    def find(self, term: bytes) -> int:
+        """The position of `term`, or -1."""
+        i = bisect.bisect_left(self, term)
+        return i if i < len(self) and self[i] == term else -1
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The postings of a batch of whole documents, immutable once built."""
+
+    ids: np.ndarray  # S16 chunk ids, documents contiguous, in the order given
+    id_order: np.ndarray  # int32 permutation sorting `ids` (lookup by id)
+    sources: np.ndarray  # int32 source code per chunk
+    lengths: np.ndarray  # int32 terms per chunk
+    terms: PackedTerms
+    starts: np.ndarray  # int64 CSR offsets: postings of term t are [starts[t], starts[t + 1])
+    docs: np.ndarray  # int32 chunk position within the segment
+    tfs: np.ndarray  # uint16 occurrences of the term in the chunk
+    spans: Mapping[str, tuple[int, int]]  # source → its chunks' positions [lo, hi)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def postings(self, term: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+        t = self.terms.find(term)
+        if t < 0:
+            return None
+        lo, hi = int(self.starts[t]), int(self.starts[t + 1])
+        return self.docs[lo:hi], self.tfs[lo:hi]
+
+    def position(self, chunk_id: bytes) -> int:
+        """Where the chunk with this id sits in the segment, or -1."""
+        i = int(np.searchsorted(self.ids, chunk_id, sorter=self.id_order))
+        if i < len(self.ids) and self.ids[self.id_order[i]] == chunk_id:
+            return int(self.id_order[i])
+        return -1
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.ids, self.id_order, self.sources, self.lengths, self.starts, self.docs, self.tfs)
+        return sum(a.nbytes for a in arrays) + len(self.terms.blob) + self.terms.offsets.nbytes
+
+    # -- building, saving -------------------------------------------------------------------------
+    @classmethod
+    def build(cls, chunks: Sequence[IndexedChunk], codes: SourceCodes) -> Segment:
+        """Postings of `chunks` (each document's chunks together). A chunk without terms counts as one
+        placeholder term (so lengths stay positive, as in bm25s)."""
+        vocab: dict[str, int] = {}
+        flat: list[int] = []
+        lengths = np.empty(len(chunks), dtype=np.int32)
+        for i, chunk in enumerate(chunks):
+            toks = chunk.terms or ["\x00"]
+            lengths[i] = len(toks)
+            flat.extend([vocab.setdefault(t, len(vocab)) for t in toks])
+        term_ids = np.asarray(flat, dtype=np.int64)
+        doc_ids = np.repeat(np.arange(len(chunks), dtype=np.int64), lengths)
+        # Renumber terms in byte order, then count each (term, chunk) pair once: sorted by term, chunk.
+        encoded = [t.encode("utf-8") for t in vocab]
+        rank = np.empty(len(encoded), dtype=np.int64)
+        by_bytes = sorted(range(len(encoded)), key=encoded.__getitem__)
+        rank[by_bytes] = np.arange(len(encoded))
+        pairs, counts = np.unique(rank[term_ids] * max(len(chunks), 1) + doc_ids, return_counts=True)
+        terms_of_pairs = pairs // max(len(chunks), 1)
+        starts = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(terms_of_pairs, minlength=len(encoded)), out=starts[1:])
+        encoded_ids = [c.chunk_id.encode("ascii") for c in chunks]
+        if any(len(i) > 16 for i in encoded_ids):
+            raise ValueError("chunk ids are at most 16 ASCII characters (records.chunk_id_for)")
+        ids = np.array(encoded_ids, dtype="S16")
+        spans: dict[str, tuple[int, int]] = {}
+        for i, chunk in enumerate(chunks):
+            lo, _ = spans.get(chunk.source, (i, i))
+            spans[chunk.source] = (lo, i + 1)
+        return cls(
+            ids=ids,
+            id_order=np.argsort(ids, kind="stable").astype(np.int32),
+            sources=np.array([codes.code(c.source) for c in chunks], dtype=np.int32),
+            lengths=lengths,
+            terms=PackedTerms.of([encoded[i] for i in by_bytes]),
+            starts=starts,
+            docs=(pairs % max(len(chunks), 1)).astype(np.int32),
+            tfs=np.minimum(counts, np.iinfo(np.uint16).max).astype(np.uint16),
+            spans=spans,
+        )
+
+    def save(self, path: Path, codes: SourceCodes) -> None:
+        """Write the segment as one .npz (sources by name, so codes need not persist)."""
+        names = sorted(self.spans, key=lambda s: self.spans[s][0])
+        np.savez(
+            path,
+            ids=self.ids,
+            id_order=self.id_order,
+            lengths=self.lengths,
+            blob=np.frombuffer(self.terms.blob, dtype=np.uint8),
+            offsets=self.terms.offsets,
+            starts=self.starts,
+            docs=self.docs,
+            tfs=self.tfs,
+            span_names=np.array([n.encode("utf-8") for n in names], dtype=object),
+            span_bounds=np.array([self.spans[n] for n in names], dtype=np.int64).reshape(-1, 2),
+        )
+
+    @classmethod
+    def load(cls, path: Path, codes: SourceCodes) -> Segment:
+        with np.load(path, allow_pickle=True) as data:
+            names = [bytes(n).decode("utf-8") for n in data["span_names"]]
+            bounds = data["span_bounds"]
+            spans = {n: (int(lo), int(hi)) for n, (lo, hi) in zip(names, bounds, strict=True)}
+            sources = np.empty(len(data["ids"]), dtype=np.int32)
+            for name, (lo, hi) in spans.items():
+                sources[lo:hi] = codes.code(name)
+            return cls(
+                ids=data["ids"],
+                id_order=data["id_order"],
+                sources=sources,
+                lengths=data["lengths"],
+                terms=PackedTerms(data["blob"].tobytes(), data["offsets"]),
+                starts=data["starts"],
+                docs=data["docs"],
+                tfs=data["tfs"],
+                spans=spans,
+            )
+
+
+class SourceCodes:
+    """Source name → small integer, shared by every version of an index. Append-only, so a version
+    built earlier never sees a code change under it."""
+
+    def __init__(self) -> None:
+        self._codes: dict[str, int] = {}
+
+    def code(self, source: str) -> int:
+        return self._codes.setdefault(source, len(self._codes))
+
+    def known(self, sources: Iterable[str]) -> list[int]:
+        return [self._codes[s] for s in sources if s in self._codes]
+
+
+@dataclass(frozen=True)
+class LexicalIndex:
+    """One version of the lexical index: segments, which of their chunks are live, where each
+    document's live chunks are. `apply` returns the next version; this one never changes."""
+
+    segments: tuple[Segment, ...] = ()
+    live: tuple[np.ndarray, ...] = ()
+    located: Mapping[str, int] = field(default_factory=dict)  # source → segment holding its chunks
+    codes: SourceCodes = field(default_factory=SourceCodes)
+    live_chunks: int = 0
+    live_length: int = 0  # terms in live chunks (an integer: exact whatever the order of updates)
+
+    @classmethod
+    def build(cls, chunks: Iterable[IndexedChunk], segment_chunks: int = SEGMENT_CHUNKS) -> LexicalIndex:
+        """A full build, cut into segments of at most `segment_chunks` (documents are never split)."""
+        index = cls()
+        batch: list[IndexedChunk] = []
+        for chunk in chunks:
+            if len(batch) >= segment_chunks and chunk.source != batch[-1].source:
+                index = index.apply((), batch)
+                batch = []
+            batch.append(chunk)
+        return index.apply((), batch) if batch else index
+
+    def apply(self, removed: Iterable[str], added: Sequence[IndexedChunk] = ()) -> LexicalIndex:
+        """The next version: the chunks of `removed` sources dead, `added` chunks (whole documents, which
+        may replace documents of the same source) in a new segment. Costs the change, not the corpus."""
+        segment = Segment.build(added, self.codes) if added else None
+        return self.with_segment(removed, segment)
+
+    def with_segment(self, removed: Iterable[str], segment: Segment | None) -> LexicalIndex:
+        gone = set(removed) | (set(segment.spans) if segment is not None else set())
+        live = list(self.live)
+        located = dict(self.located)
+        copied: set[int] = set()
+        live_chunks, live_length = self.live_chunks, self.live_length
+        for source in gone:
+            at = located.pop(source, None)
+            if at is None:
+                continue
+            if at not in copied:
+                live[at] = live[at].copy()
+                copied.add(at)
+            lo, hi = self.segments[at].spans[source]
+            mask = live[at][lo:hi]
+            live_chunks -= int(mask.sum())
+            live_length -= int(self.segments[at].lengths[lo:hi][mask].sum(dtype=np.int64))
+            live[at][lo:hi] = False
+        segments = list(self.segments)
+        if segment is not None and len(segment):
+            segments.append(segment)
+            live.append(np.ones(len(segment), dtype=bool))
+            for source in segment.spans:
+                located[source] = len(segments) - 1
+            live_chunks += len(segment)
+            live_length += int(segment.lengths.sum(dtype=np.int64))
+        return LexicalIndex(
+            segments=tuple(segments),
+            live=tuple(live),
+            located=located,
+            codes=self.codes,
+            live_chunks=live_chunks,
+            live_length=live_length,
+        )
+
+    def without_segments(self, drop: Iterable[int]) -> tuple[LexicalIndex, list[str]]:
+        """This version less some segments (to rebuild their live documents as one): the index left
+        and the sources whose chunks went with them."""
+        dropped = set(drop)
+        sources = [s for s, at in self.located.items() if at in dropped]
+        index = self.with_segment(sources, None)
+        keep = [i for i in range(len(index.segments)) if i not in dropped]
+        renumber = {old: new for new, old in enumerate(keep)}
+        return (
+            LexicalIndex(
+                segments=tuple(index.segments[i] for i in keep),
+                live=tuple(index.live[i] for i in keep),
+                located={s: renumber[at] for s, at in index.located.items()},
+                codes=self.codes,
+                live_chunks=index.live_chunks,
+                live_length=index.live_length,
+            ),
+            sources,
+        )
+
+    # -- reading ------------------------------------------------------------------------------------
+    @property
+    def nbytes(self) -> int:
+        return sum(s.nbytes for s in self.segments) + sum(m.nbytes for m in self.live)
+
+    def document_frequency(self, term: str) -> int:
+        """Live chunks that use the term."""
+        key = term.encode("utf-8")
+        total = 0
+        for segment, live in zip(self.segments, self.live, strict=True):
+            found = segment.postings(key)
+            if found is not None:
+                total += int(live[found[0]].sum())
+        return total
+
+    def idf(self, df: int) -> float:
+        return math.log(1 + (self.live_chunks - df + 0.5) / (df + 0.5))
+
+    def search(
+        self, query: Sequence[str], n: int, sources: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """The `n` best live chunks for the query terms by BM25, as (chunk id, score), best first, ties by
+        chunk id (so the order does not depend on how updates cut the segments). Chunks of other sources
+        than `sources` are left out."""
+        if not self.live_chunks or not query:
+            return []
+        average = self.live_length / self.live_chunks
+        found: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []  # (segment, docs, tfs, live)
+        weights: list[float] = []
+        for term in query:
+            key = term.encode("utf-8")
+            df = 0
+            parts = []
+            for s, (segment, live) in enumerate(zip(self.segments, self.live, strict=True)):
+                got = segment.postings(key)
+                if got is None:
+                    continue
+                alive = live[got[0]]
+                df += int(alive.sum())
+                parts.append((s, got[0], got[1], alive))
+            if df:
+                found.extend(parts)
+                weights.extend([self.idf(df)] * len(parts))
+        if not found:
+            return []
+        wanted = np.array(self.codes.known(sources), dtype=np.int32) if sources else None
+        best: list[tuple[float, bytes]] = []  # (-score, chunk id)
+        for s in sorted({f[0] for f in found}):
+            segment, live = self.segments[s], self.live[s]
+            scores = np.zeros(len(segment), dtype=np.float32)
+            for (at, docs, tfs, alive), idf in zip(found, weights, strict=True):
+                if at != s:
+                    continue
+                docs, tf = docs[alive], tfs[alive].astype(np.float32)
+                norm = K1 * ((1 - B) + B * segment.lengths[docs].astype(np.float32) / average)
+                scores[docs] += np.float32(idf) * tf / (norm + tf)
+            if wanted is not None:
+                scores[~np.isin(segment.sources, wanted)] = 0.0
+            scores[~live] = 0.0
+            hit = np.flatnonzero(scores > 0)
+            if len(hit) > n:  # keep every chunk tied with the n-th: the tie-break is by id, below
+                cut = np.partition(scores[hit], len(hit) - n)[len(hit) - n]
+                hit = hit[scores[hit] >= cut]
+            best.extend((-float(scores[i]), bytes(segment.ids[i])) for i in hit)
+        best.sort()
+        return [(cid.decode("ascii"), -neg) for neg, cid in best[:n]]
+
+    def contains(self, chunk_id: str) -> bool:
+        """Whether the chunk is live in this version."""
+        key = chunk_id.encode("ascii")
+        for segment, live in zip(self.segments, self.live, strict=True):
+            i = segment.position(key)
+            if i >= 0 and live[i]:
+                return True
+        return False
+
+    def chunk_ids(self, source: str) -> list[str]:
+        """The live chunks of a document, in document order."""
+        at = self.located.get(source)
+        if at is None:
+            return []
+        lo, hi = self.segments[at].spans[source]
+        live = self.live[at][lo:hi]
+        return [cid.decode("ascii") for cid in self.segments[at].ids[lo:hi][live]]
+
+    def dead_share(self, s: int) -> float:
+        return 1.0 - float(self.live[s].mean()) if len(self.live[s]) else 1.0
