@@ -27,6 +27,18 @@ INDEX_CHUNKS = Gauge("verbatim_index_chunks", "Chunks in the served index snapsh
 INDEX_VERSION = Gauge("verbatim_index_version", "Version of the served index snapshot")
 INDEX_DOCUMENTS = Gauge("verbatim_index_documents", "Documents in the served index snapshot")
 INDEX_LOADED = Gauge("verbatim_index_loaded_timestamp_seconds", "When the served index snapshot was loaded")
+INDEX_LEXICAL_BYTES = Gauge(
+    "verbatim_index_lexical_bytes", "Memory held by the served snapshot's lexical index"
+)
+INDEX_LOADS = Histogram(
+    "verbatim_index_load_seconds",
+    "Time to load an index version: full (from the store), cache (saved lexical index + changes), update",
+    ["kind"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+)
+CHUNKS_FETCHED = Counter(
+    "verbatim_chunks_fetched_total", "Chunks read from the store by id (chunk-cache misses)"
+)
 
 
 def observe_snapshot(snap: object) -> None:
@@ -35,3 +47,4 @@ def observe_snapshot(snap: object) -> None:
     INDEX_VERSION.set(getattr(snap, "version", 0))
     INDEX_DOCUMENTS.set(len(getattr(snap, "documents", ())))
     INDEX_LOADED.set(getattr(snap, "loaded_at", 0.0))
+    INDEX_LEXICAL_BYTES.set(getattr(getattr(snap, "lexical", None), "nbytes", 0))

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text(encoding="utf-8"))
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 DOCKERFILE = (REPO / "Dockerfile").read_text(encoding="utf-8")
-OURS = ("api", "bot")  # services running the verbatim image
+OURS = ("api", "replica", "bot")  # services running the verbatim image
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?]([^}]*))?\}")
 
 
@@ -81,8 +81,9 @@ def test_services_and_profiles() -> None:
     assert "profiles" not in SERVICES["chroma"] and "profiles" not in SERVICES["api"]
     assert SERVICES["bot"]["profiles"] == ["slack"]
     assert SERVICES["ollama"]["profiles"] == ["llm"]
+    assert SERVICES["replica"]["profiles"] == ["replicas"]
     for name, service in SERVICES.items():
-        if name not in ("chroma", "api", "bot"):
+        if name not in ("chroma", "api", "bot", "replica"):
             assert service.get("profiles") == ["llm"], f"{name} must not start by default"
 
 
@@ -102,7 +103,7 @@ def test_every_setting_in_compose_is_one_the_code_reads(
         monkeypatch.setenv(name, value)
     settings = Settings()
     assert settings.api_key_list() == [] and settings.rate_limit is None and settings.llm_url is None
-    if service == "api":
+    if service in ("api", "replica"):
         assert settings.chroma_url == env["VERBATIM_CHROMA_URL"] and str(settings.corpus_dir) == "/corpus"
     else:
         assert settings.api_url == env["VERBATIM_API_URL"]
@@ -144,6 +145,23 @@ def test_api_ingests_the_mounted_corpus_then_serves_on_its_published_port() -> N
     assert data_source in COMPOSE["volumes"]
 
 
+def test_replicas_serve_the_same_index_and_never_ingest() -> None:
+    replica, api = environment("replica"), environment("api")
+    assert replica["VERBATIM_CHROMA_URL"] == api["VERBATIM_CHROMA_URL"]  # one index, many readers
+    assert SERVICES["replica"]["depends_on"]["api"]["condition"] == "service_healthy"  # after the ingest
+    cmd = command("replica")
+    assert "ingest" not in cmd and "verbatim serve" in cmd
+    serve = shlex.split(cmd)
+    port = int(serve[serve.index("--port") + 1])
+    assert container_ports("replica") == {port} and "127.0.0.1:8000/readyz" in healthcheck_text("replica")
+    # A range of host ports, so `--scale replica=N` can publish each one.
+    published = interpolate(str(SERVICES["replica"]["ports"][0])).split(":")[0]
+    low, high = (int(p) for p in published.split("-"))
+    assert high > low and published != interpolate(str(SERVICES["api"]["ports"][0])).split(":")[0]
+    # No shared data volume: each replica's saved lexical index is its own.
+    assert replica["VERBATIM_DATA_DIR"] not in mounts("replica")
+
+
 def test_bot_points_at_the_api_and_serves_slack_events() -> None:
     cmd = shlex.split(command("bot"))
     assert cmd[:2] == ["verbatim", "bot"] and cmd[cmd.index("--host") + 1] == "0.0.0.0"
@@ -179,7 +197,7 @@ def test_named_volumes_are_declared_and_healthchecks_everywhere_that_serves() ->
         for source, _ in mounts(name).values():
             if not source.startswith((".", "/")):
                 assert source in declared, f"{name}: volume {source} not declared"
-    for name in ("chroma", "api", "bot", "ollama"):
+    for name in ("chroma", "api", "replica", "bot", "ollama"):
         check = SERVICES[name]["healthcheck"]
         assert check["test"] and check["interval"] and check["retries"] >= 3
 
@@ -222,7 +240,7 @@ def test_compose_mounts_the_corpus_named_like_the_setting() -> None:
     )
     assert source == "./seeds"
     # Every variable read from the user's environment is a setting the code knows (or compose's own).
-    own = {"VERBATIM_PORT", "VERBATIM_BOT_PORT"}
+    own = {"VERBATIM_PORT", "VERBATIM_BOT_PORT", "VERBATIM_REPLICA_PORTS"}
     used = set(re.findall(r"\$\{(VERBATIM_[A-Z_]+)", (REPO / "docker-compose.yml").read_text()))
     assert used - own <= settings_env_names(), used - own - settings_env_names()
 

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from verbatim.ingest.index.records import ChunkRecord
 from verbatim.ingest.index.store import IndexStore
+from verbatim.service import telemetry as metrics
 
 DEFAULT_CAPACITY = 20_000  # ~10 KB each with sentence vectors: ~200 MB at most
 
@@ -48,7 +49,6 @@ class StoredChunks:
         self.capacity = capacity
         self._cache: OrderedDict[str, ChunkRecord] = OrderedDict()
         self._lock = threading.Lock()
-        self.fetched = 0  # chunks read from the store since start (a cache-miss counter)
 
     def get(self, ids: Sequence[str]) -> dict[str, ChunkRecord]:
         out: dict[str, ChunkRecord] = {}
@@ -63,8 +63,8 @@ class StoredChunks:
                     out[i] = found
         if missing:
             fetched = self.store.get_chunks(missing)
+            metrics.CHUNKS_FETCHED.inc(len(fetched))
             with self._lock:
-                self.fetched += len(fetched)
                 for record in fetched:
                     self._cache[record.chunk_id] = record
                     out[record.chunk_id] = record

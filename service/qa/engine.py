@@ -21,7 +21,6 @@ from verbatim.ingest.reader import PathOutsideRoot, read_text_exact, source_name
 from verbatim.ingest.uploads import UploadLog
 from verbatim.service.qa import language
 from verbatim.service.qa.chunks import StaleSnapshot
-from verbatim.service.qa.lexical_cache import cache_dir
 from verbatim.service.qa.errors import (
     BadRequest,
     IndexNotWritable,
@@ -32,6 +31,7 @@ from verbatim.service.qa.errors import (
     UnknownSources,
 )
 from verbatim.service.qa.extractive import ABSTAIN_TEXT, HEDGE_TEXT, Extracted, ExtractiveAnswerer
+from verbatim.service.qa.lexical_cache import cache_dir
 from verbatim.service.qa.question import ParsedQuestion, parse
 from verbatim.service.qa.retrieval import Hit, Mode, RetrievalConfig, Retriever
 from verbatim.service.qa.schemas import (

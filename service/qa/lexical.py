@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,46 +102,12 @@ class Segment:
 
     # -- building, saving -------------------------------------------------------------------------
     @classmethod
-    def build(cls, chunks: Sequence[IndexedChunk], codes: SourceCodes) -> Segment:
-        """Postings of `chunks` (each document's chunks together). A chunk without terms counts as one
-        placeholder term (so lengths stay positive, as in bm25s)."""
-        vocab: dict[str, int] = {}
-        flat: list[int] = []
-        lengths = np.empty(len(chunks), dtype=np.int32)
-        for i, chunk in enumerate(chunks):
-            toks = chunk.terms or ["\x00"]
-            lengths[i] = len(toks)
-            flat.extend([vocab.setdefault(t, len(vocab)) for t in toks])
-        term_ids = np.asarray(flat, dtype=np.int64)
-        doc_ids = np.repeat(np.arange(len(chunks), dtype=np.int64), lengths)
-        # Renumber terms in byte order, then count each (term, chunk) pair once: sorted by term, chunk.
-        encoded = [t.encode("utf-8") for t in vocab]
-        rank = np.empty(len(encoded), dtype=np.int64)
-        by_bytes = sorted(range(len(encoded)), key=encoded.__getitem__)
-        rank[by_bytes] = np.arange(len(encoded))
-        pairs, counts = np.unique(rank[term_ids] * max(len(chunks), 1) + doc_ids, return_counts=True)
-        terms_of_pairs = pairs // max(len(chunks), 1)
-        starts = np.zeros(len(encoded) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(terms_of_pairs, minlength=len(encoded)), out=starts[1:])
-        encoded_ids = [c.chunk_id.encode("ascii") for c in chunks]
-        if any(len(i) > 16 for i in encoded_ids):
-            raise ValueError("chunk ids are at most 16 ASCII characters (records.chunk_id_for)")
-        ids = np.array(encoded_ids, dtype="S16")
-        spans: dict[str, tuple[int, int]] = {}
-        for i, chunk in enumerate(chunks):
-            lo, _ = spans.get(chunk.source, (i, i))
-            spans[chunk.source] = (lo, i + 1)
-        return cls(
-            ids=ids,
-            id_order=np.argsort(ids, kind="stable").astype(np.int32),
-            sources=np.array([codes.code(c.source) for c in chunks], dtype=np.int32),
-            lengths=lengths,
-            terms=PackedTerms.of([encoded[i] for i in by_bytes]),
-            starts=starts,
-            docs=(pairs % max(len(chunks), 1)).astype(np.int32),
-            tfs=np.minimum(counts, np.iinfo(np.uint16).max).astype(np.uint16),
-            spans=spans,
-        )
+    def build(cls, chunks: Iterable[IndexedChunk], codes: SourceCodes) -> Segment:
+        """Postings of `chunks` (each document's chunks together)."""
+        builder = SegmentBuilder(codes)
+        for chunk in chunks:
+            builder.add(chunk)
+        return builder.build()
 
     def save(self, path: Path, codes: SourceCodes) -> None:
         """Write the segment as one .npz (sources by name, so codes need not persist)."""
@@ -181,6 +148,64 @@ class Segment:
             )
 
 
+class SegmentBuilder:
+    """Collects chunks into a segment, keeping only term ids while it goes (not the chunks' term lists):
+    a full build's memory is bounded by one segment's postings. A chunk without terms counts as one
+    placeholder term (so lengths stay positive, as in bm25s)."""
+
+    def __init__(self, codes: SourceCodes) -> None:
+        self.codes = codes
+        self.vocab: dict[str, int] = {}
+        self.flat = array("q")
+        self.lengths = array("q")
+        self.ids: list[bytes] = []
+        self.sources: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def add(self, chunk: IndexedChunk) -> None:
+        chunk_id = chunk.chunk_id.encode("ascii")
+        if len(chunk_id) > 16:
+            raise ValueError("chunk ids are at most 16 ASCII characters (records.chunk_id_for)")
+        toks = chunk.terms or ["\x00"]
+        vocab = self.vocab
+        self.flat.extend([vocab.setdefault(t, len(vocab)) for t in toks])
+        self.lengths.append(len(toks))
+        self.ids.append(chunk_id)
+        self.sources.append(chunk.source)
+
+    def build(self) -> Segment:
+        n = max(len(self.ids), 1)
+        lengths = np.frombuffer(self.lengths, dtype=np.int64).astype(np.int32)
+        term_ids = np.frombuffer(self.flat, dtype=np.int64)
+        doc_ids = np.repeat(np.arange(len(self.ids), dtype=np.int64), lengths)
+        # Renumber terms in byte order, then count each (term, chunk) pair once: sorted by term, chunk.
+        encoded = [t.encode("utf-8") for t in self.vocab]
+        by_bytes = sorted(range(len(encoded)), key=encoded.__getitem__)
+        rank = np.empty(len(encoded), dtype=np.int64)
+        rank[by_bytes] = np.arange(len(encoded))
+        pairs, counts = np.unique(rank[term_ids] * n + doc_ids, return_counts=True)
+        starts = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(pairs // n, minlength=len(encoded)), out=starts[1:])
+        ids = np.array(self.ids, dtype="S16")
+        spans: dict[str, tuple[int, int]] = {}
+        for i, source in enumerate(self.sources):
+            lo, _ = spans.get(source, (i, i))
+            spans[source] = (lo, i + 1)
+        return Segment(
+            ids=ids,
+            id_order=np.argsort(ids, kind="stable").astype(np.int32),
+            sources=np.array([self.codes.code(s) for s in self.sources], dtype=np.int32),
+            lengths=lengths,
+            terms=PackedTerms.of([encoded[i] for i in by_bytes]),
+            starts=starts,
+            docs=(pairs % n).astype(np.int32),
+            tfs=np.minimum(counts, np.iinfo(np.uint16).max).astype(np.uint16),
+            spans=spans,
+        )
+
+
 class SourceCodes:
     """Source name → small integer, shared by every version of an index. Append-only, so a version
     built earlier never sees a code change under it."""
@@ -209,15 +234,15 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, chunks: Iterable[IndexedChunk], segment_chunks: int = SEGMENT_CHUNKS) -> LexicalIndex:
-        """A full build, cut into segments of at most `segment_chunks` (documents are never split)."""
+        """A full build, cut into segments of at most about `segment_chunks` (documents never split)."""
         index = cls()
-        batch: list[IndexedChunk] = []
+        builder = SegmentBuilder(index.codes)
         for chunk in chunks:
-            if len(batch) >= segment_chunks and chunk.source != batch[-1].source:
-                index = index.apply((), batch)
-                batch = []
-            batch.append(chunk)
-        return index.apply((), batch) if batch else index
+            if len(builder) >= segment_chunks and chunk.source != builder.sources[-1]:
+                index = index.with_segment((), builder.build())
+                builder = SegmentBuilder(index.codes)
+            builder.add(chunk)
+        return index.with_segment((), builder.build()) if len(builder) else index
 
     def apply(self, removed: Iterable[str], added: Sequence[IndexedChunk] = ()) -> LexicalIndex:
         """The next version: the chunks of `removed` sources dead, `added` chunks (whole documents, which

@@ -20,6 +20,7 @@ from typing import Any, Literal, TypeVar
 
 from verbatim.ingest.index.records import ChunkRecord, DocumentRecord
 from verbatim.ingest.index.store import IndexStore, IndexUnavailable
+from verbatim.service import telemetry as metrics
 from verbatim.service.qa import lexical_cache
 from verbatim.service.qa.chunks import (
     DEFAULT_CAPACITY,
@@ -29,7 +30,7 @@ from verbatim.service.qa.chunks import (
     StoredChunks,
 )
 from verbatim.service.qa.lexical import IndexedChunk, LexicalIndex
-from verbatim.service.qa.spelling import Vocabulary
+from verbatim.service.qa.spelling import Vocabulary, WordTally
 from verbatim.service.qa.text import terms
 
 log = logging.getLogger("verbatim.snapshot")
@@ -204,19 +205,19 @@ class SnapshotHolder:
             found = {s: documents[s] for s in changed if s in documents}
             base = (cached.lexical, cached.vocabulary)
             return self._advance(*base, documents, found, changed, version, "cache", started)
-        texts: list[str] = []
+        tally = WordTally()
         records: list[ChunkRecord] = []
 
         def chunks() -> Iterator[IndexedChunk]:
             for chunk_id, text, meta, vector in self._stored(documents, sorted(documents), vectors=small):
-                texts.append(f"{meta['title']}\n{text}")
+                tally.add(f"{meta['title']}\n{text}")
                 if vector is not None:
                     records.append(ChunkRecord.from_stored(chunk_id, text, meta, vector))
                 yield indexed(chunk_id, str(meta["title"]), text, str(meta["source"]))
 
         lexical = LexicalIndex.build(chunks())
         self.chunk_source.warm(records)  # a small index is served from memory from the first question
-        vocabulary = Vocabulary(texts)
+        vocabulary = Vocabulary(layers=(tally.done(),))
         snapshot = Snapshot(version, documents, lexical, vocabulary, self.chunk_source, shared=self.memo)
         self._loaded("full", len(documents), started, snapshot)
         if not small:
@@ -275,6 +276,7 @@ class SnapshotHolder:
     def _loaded(self, kind: str, documents: int, started: float, snapshot: Snapshot) -> None:
         seconds = time.perf_counter() - started
         self.last_load = {"kind": kind, "documents": documents, "seconds": seconds}
+        metrics.INDEX_LOADS.labels(kind).observe(seconds)
         log.info(
             "index version %s loaded: %s chunks (%s: %s document(s), %.3f s)",
             snapshot.version,

@@ -70,22 +70,35 @@ class WordCounts:
 
     @classmethod
     def of(cls, texts: Iterable[str]) -> WordCounts:
-        counts: Counter[str] = Counter()
-        written: Counter[str] = Counter()
+        tally = WordTally()
         for text in texts:
-            for match in _WORD.finditer(text):
-                raw = match.group(0)
-                key = fold(raw)
-                counts[key] += 1
-                if raw != key and len(key) >= MIN_LENGTH - 1:
-                    written[raw] += 1
+            tally.add(text)
+        return tally.done()
+
+
+class WordTally:
+    """Counts words text by text (nothing of the texts is kept), then makes a `WordCounts`."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.written: Counter[str] = Counter()
+
+    def add(self, text: str) -> None:
+        for match in _WORD.finditer(text):
+            raw = match.group(0)
+            key = fold(raw)
+            self.counts[key] += 1
+            if raw != key and len(key) >= MIN_LENGTH - 1:
+                self.written[raw] += 1
+
+    def done(self) -> WordCounts:
         spellings: dict[str, tuple[str, int]] = {}
-        for raw, n in written.items():
+        for raw, n in self.written.items():
             key = fold(raw)
             if n > spellings.get(key, ("", 0))[1]:
                 spellings[key] = (raw, n)
-        letters = frozenset(ch for word in counts for ch in word)
-        return cls(dict(counts), spellings, letters)
+        letters = frozenset(ch for word in self.counts for ch in word)
+        return WordCounts(dict(self.counts), spellings, letters)
 
 
 class Vocabulary:

@@ -1,0 +1,67 @@
+"""Questions asked while a document is being re-ingested see one version of it, never a mix."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from verbatim.ingest.index.embedder import Encoder
+from verbatim.service.qa.engine import Engine
+
+from .conftest import make_settings
+
+PARAGRAPH = (
+    "Version {v} of the timetable, paragraph {p}: the harbour ferry to the island leaves the north pier at "
+    "{h} o'clock on weekdays, calls at the lighthouse landing, and returns by the evening tide; tickets "
+    "are sold on board, bicycles travel free, and the crossing takes about forty minutes in calm weather."
+)
+
+
+def _timetable(version: int) -> str:
+    return "# Ferry timetable\n\n" + "\n\n".join(
+        PARAGRAPH.format(v=version, p=p, h=6 + (version + p) % 12) for p in range(8)
+    )
+
+
+def test_questions_during_updates_see_one_version_of_each_document(tmp_path: Path, encoder: Encoder) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "ferry.md").write_text(_timetable(0), encoding="utf-8")
+    other = "# Trains\n\nThe night train to the capital leaves at ten.\n"
+    (corpus / "other.md").write_text(other, encoding="utf-8")
+    # No chunk cache: every chunk is read from the store, so replaced chunks really are gone.
+    engine = Engine(make_settings(tmp_path / "data", corpus, chunk_cache=0), encoder=encoder)
+    engine.start()
+    stop = threading.Event()
+    problems: list[str] = []
+    versions: set[str] = set()
+
+    def ask() -> None:
+        while not stop.is_set():
+            try:
+                found = engine.retrieve("When does the harbour ferry leave the north pier?", 5, None)
+            except Exception as exc:  # a request must never fail because an update is under way
+                problems.append(repr(exc))
+                return
+            hashes = {h.chunk.sha256 for h in found.hits if h.chunk.source == "ferry.md"}
+            if len(hashes) != 1:
+                problems.append(f"{len(hashes)} versions of ferry.md in one answer")
+            versions.update(hashes)
+
+    askers = [threading.Thread(target=ask) for _ in range(2)]
+    for thread in askers:
+        thread.start()
+    try:
+        for version in range(1, 7):
+            (corpus / "ferry.md").write_text(_timetable(version), encoding="utf-8")
+            report = engine.ingest([corpus / "ferry.md"])
+            assert report.indexed == 1
+            assert engine.snapshots.last_load["kind"] == "update"
+            assert engine.snapshots.last_load["documents"] == 1  # the change, not the corpus
+    finally:
+        stop.set()
+        for thread in askers:
+            thread.join(timeout=30)
+        engine.stop()
+    assert not problems, problems[:5]
+    assert len(versions) >= 3  # the questions really did run across several versions
