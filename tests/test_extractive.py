@@ -101,3 +101,18 @@ def test_support_is_the_weakest_key_word() -> None:
     assert answerer.support(parse("Where did they hold the summit?"), evidence) == pytest.approx(1.0)
     assert answerer.support(parse("What did the summit tickets cost?"), evidence) < 0.9
     assert ExtractiveAnswerer(_model(0.0)).support(parse("What did tickets cost?"), evidence) == 0.0
+
+
+def test_the_next_sentence_is_quoted_too_when_it_holds_question_words_the_best_one_lacks() -> None:
+    snap, hit = _chunk()
+    answerer = ExtractiveAnswerer(_model(3.0))
+    vectors = hit.chunk.sentence_vectors
+    # The first sentence is nearest the question, but only the next one says what replaces connections.
+    question = parse("Why does the pool keep idle connections open and which are replaced?")
+    got = answerer.answer(snap, question, vectors[0], [hit])
+    first = got.quotes[0]
+    assert first.text.startswith("The pool keeps") and "are replaced" in first.text  # one span, both
+    assert TEXT[first.start : first.end] == first.text
+    # A next sentence that adds nothing the question asks about is not pulled in.
+    alone = answerer.answer(snap, parse("Does the pool keep idle connections open?"), vectors[0], [hit])
+    assert alone.quotes[0].text == "The pool keeps idle connections open between requests."

@@ -221,12 +221,13 @@ class ExtractiveAnswerer:
             if any(_overlap(c, cand) for c in chosen):
                 continue
             chosen.append(cand)
-        if question.wants is not None and not best.type_match:
-            # The value often follows in the next sentence ("… terminated. The default is 1024."):
-            # quote both rather than a sentence that cannot answer.
-            following = _next_candidate(best, ranked)
-            if following is not None and following.type_match and following not in chosen:
-                chosen.append(following)
+        following = _next_candidate(best, ranked)
+        if (
+            following is not None
+            and following not in chosen
+            and _continues(snapshot, question, best, following)
+        ):
+            chosen.append(following)
         quotes = _join_neighbours(chosen)
         if question.wants is not None:
             quotes[0].highlights = highlights(quotes[0], question)
@@ -249,6 +250,18 @@ def highlights(quote: Quote, question: ParsedQuestion) -> list[tuple[int, int]]:
 
     s, e = min(found, key=distance)
     return [(quote.start + s, quote.start + e)]
+
+
+def _continues(snapshot: Snapshot, question: ParsedQuestion, best: Candidate, following: Candidate) -> bool:
+    """Whether the sentence after the best one completes its answer, so both are quoted: it holds the
+    asked-for value the best one lacks ("… terminated. The default is 1024."), or question words the best
+    one lacks ("There are many versions of the MIT license. Please use Expat instead …")."""
+    if question.wants is not None and not best.type_match:
+        return bool(following.type_match)
+    asked = set(question.terms)
+    have = _sentence_facts(snapshot, best.hit.chunk, best.start, best.end)[1]
+    then = _sentence_facts(snapshot, following.hit.chunk, following.start, following.end)[1]
+    return bool((then - have) & asked)
 
 
 def _next_candidate(cand: Candidate, ranked: list[Candidate]) -> Candidate | None:
