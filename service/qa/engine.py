@@ -129,6 +129,7 @@ class Engine:
         self.settings = settings
         self.store = store or IndexStore(settings)
         self._encoder = encoder
+        self._ingest_encoder: Encoder | None = None
         location = settings.chroma_url or str((settings.data_dir / "chroma").resolve())
         self.snapshots = SnapshotHolder(
             self.store,
@@ -157,6 +158,15 @@ class Engine:
             config = RetrievalConfig(model.rrf_k, model.dense_weight, model.lexical_weight)
             self._retriever = Retriever(self.store, self.encoder, config)
         return self._retriever
+
+    @property
+    def ingest_encoder(self) -> Encoder:
+        """The ingest model (another runtime than the query model's, see `load_encoder`), loaded on the
+        first ingest or upload and then kept: loading it costs seconds, which every later one-file change
+        would otherwise pay before it could be served."""
+        if self._ingest_encoder is None:
+            self._ingest_encoder = load_encoder(self.settings, threads=2)
+        return self._ingest_encoder
 
     def start(self, bootstrap: bool = True) -> None:
         """Load the model and the index; on an empty index ingest the corpus first (first start)."""
@@ -392,7 +402,7 @@ class Engine:
         """Ingest in this process (the server owns the embedded store), then load the new version."""
         try:
             with self._ingest_lock:
-                ingestor = Ingestor(self.settings, load_encoder(self.settings, threads=2), self.store)
+                ingestor = Ingestor(self.settings, self.ingest_encoder, self.store)
                 report = ingestor.run(paths, dry_run=dry_run, wait=wait, progress=progress)
         except OSError as exc:  # a read-only or full data dir: say so (missing files are the caller's)
             if isinstance(exc, FileNotFoundError):
