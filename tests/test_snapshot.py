@@ -88,6 +88,39 @@ def _equal(a: list[tuple[str, float]], b: list[tuple[str, float]]) -> None:
     assert [score for _, score in a] == pytest.approx([score for _, score in b], rel=1e-6)
 
 
+def test_compaction_drops_dead_chunks_and_merges_small_segments_without_changing_results(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from verbatim.service.qa import lexical
+
+    monkeypatch.setattr(lexical, "SMALL_SEGMENT", 20)
+    monkeypatch.setattr(lexical, "MAX_SMALL", 3)
+    rng = random.Random(5)
+
+    def doc(source: str, tag: str) -> list[IndexedChunk]:
+        return [
+            IndexedChunk(f"{source}{tag}{j}", source, [rng.choice(WORDS) for _ in range(8)]) for j in range(3)
+        ]
+
+    corpus = {f"s{i:02d}": doc(f"s{i:02d}", "a") for i in range(30)}
+    index = LexicalIndex.build((c for s in sorted(corpus) for c in corpus[s]), segment_chunks=30)
+    for step in range(12):  # one small segment per update; most of the first segment dies
+        source = f"s{step:02d}"
+        corpus[source] = doc(source, f"b{step}")
+        index = index.apply([source], corpus[source])
+    compact = index.compacted()
+    assert len(compact.segments) < len(index.segments)
+    # The first segment (s00-s09, all replaced) is gone; the second (s10-s19) is 80 % live and kept.
+    assert all(live.mean() >= 0.5 for live in compact.live)
+    assert sum(len(s) for s in compact.segments) == compact.live_chunks + 6
+    rebuilt = LexicalIndex.build(c for s in sorted(corpus) for c in corpus[s])
+    for query in (["wheat"], ["rail", "cargo"], ["visa", "border", "port"]):
+        _equal(compact.search(query, 40), rebuilt.search(query, 40))
+        _equal(compact.search(query, 40, ["s03", "s20"]), rebuilt.search(query, 40, ["s03", "s20"]))
+    for source in corpus:
+        assert compact.chunk_ids(source) == [c.chunk_id for c in corpus[source]]
+
+
 # -- against a real (embedded) Chroma store ----------------------------------------------------------
 
 
@@ -248,6 +281,7 @@ def test_a_large_index_is_saved_and_a_restart_applies_only_what_changed_since(tm
     # An index larger than the chunk cache is "large": its lexical index is saved after the full load.
     first = SnapshotHolder(store, chunk_cache=10, cache_path=cache)
     assert first.refresh() is not None and first.last_load["kind"] == "full"
+    first.wait_saved()
     assert (cache / "state.json").exists()
     writer.write({"doc2.txt": "zebra quagga", "new.txt": "harbour zebra"}, ("doc7.txt",))
     restarted = SnapshotHolder(store, chunk_cache=10, cache_path=cache)

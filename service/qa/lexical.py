@@ -27,6 +27,8 @@ import numpy as np
 K1 = 1.5
 B = 0.75
 SEGMENT_CHUNKS = 100_000  # a full build is cut into segments of this many chunks (bounded build memory)
+SMALL_SEGMENT = 10_000  # segments smaller than this (one per update) are merged once there are
+MAX_SMALL = 8  # more than this many
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,52 @@ class Segment:
         for chunk in chunks:
             builder.add(chunk)
         return builder.build()
+
+    @classmethod
+    def merge(cls, parts: Sequence[tuple[Segment, np.ndarray]]) -> Segment:
+        """One segment holding the live chunks of `parts` (segment, live mask), in order: postings are
+        remapped and concatenated, dead chunks and terms no live chunk uses dropped."""
+        local_terms = [[seg.terms[i] for i in range(len(seg.terms))] for seg, _ in parts]
+        union = sorted(set().union(*local_terms))
+        where = {t: i for i, t in enumerate(union)}
+        cols: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        ids, sources, lengths = [], [], []
+        spans: dict[str, tuple[int, int]] = {}
+        base = 0
+        for (seg, live), terms in zip(parts, local_terms, strict=True):
+            position = np.cumsum(live) - 1  # new position of each kept chunk
+            term_of = np.repeat(np.array([where[t] for t in terms], dtype=np.int64), np.diff(seg.starts))
+            kept = live[seg.docs]
+            cols.append((term_of[kept], position[seg.docs[kept]] + base, seg.tfs[kept]))
+            ids.append(seg.ids[live])
+            sources.append(seg.sources[live])
+            lengths.append(seg.lengths[live])
+            for source, (lo, hi) in seg.spans.items():
+                if live[lo:hi].all():  # a document's chunks live and die together
+                    spans[source] = (int(position[lo]) + base, int(position[hi - 1]) + base + 1)
+            base += int(live.sum())
+        term_col = np.concatenate([c[0] for c in cols]) if cols else np.zeros(0, dtype=np.int64)
+        doc_col = np.concatenate([c[1] for c in cols]) if cols else np.zeros(0, dtype=np.int64)
+        tf_col = np.concatenate([c[2] for c in cols]) if cols else np.zeros(0, dtype=np.uint16)
+        used = np.unique(term_col)  # terms only dead chunks used go
+        renumber = np.full(len(union), -1, dtype=np.int64)
+        renumber[used] = np.arange(len(used))
+        term_col = renumber[term_col]
+        order = np.lexsort((doc_col, term_col))
+        starts = np.zeros(len(used) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(term_col, minlength=len(used)), out=starts[1:])
+        all_ids = np.concatenate(ids) if ids else np.zeros(0, dtype="S16")
+        return cls(
+            ids=all_ids,
+            id_order=np.argsort(all_ids, kind="stable").astype(np.int32),
+            sources=np.concatenate(sources).astype(np.int32),
+            lengths=np.concatenate(lengths).astype(np.int32),
+            terms=PackedTerms.of([union[i] for i in used]),
+            starts=starts,
+            docs=doc_col[order].astype(np.int32),
+            tfs=tf_col[order].astype(np.uint16),
+            spans=spans,
+        )
 
     def save(self, path: Path, codes: SourceCodes) -> None:
         """Write the segment as one .npz (sources by name, so codes need not persist)."""
@@ -285,24 +333,40 @@ class LexicalIndex:
             live_length=live_length,
         )
 
-    def without_segments(self, drop: Iterable[int]) -> tuple[LexicalIndex, list[str]]:
-        """This version less some segments (to rebuild their live documents as one): the index left
-        and the sources whose chunks went with them."""
-        dropped = set(drop)
-        sources = [s for s, at in self.located.items() if at in dropped]
-        index = self.with_segment(sources, None)
-        keep = [i for i in range(len(index.segments)) if i not in dropped]
-        renumber = {old: new for new, old in enumerate(keep)}
-        return (
-            LexicalIndex(
-                segments=tuple(index.segments[i] for i in keep),
-                live=tuple(index.live[i] for i in keep),
-                located={s: renumber[at] for s, at in index.located.items()},
-                codes=self.codes,
-                live_chunks=index.live_chunks,
-                live_length=index.live_length,
-            ),
-            sources,
+    def compacted(self) -> LexicalIndex:
+        """The same index in fewer, cleaner segments: a segment more than half dead is rewritten without
+        its dead chunks, and once there are more than MAX_SMALL small segments (one per update) they
+        are merged into one. Pure array work on the segments involved; no text is read again."""
+        groups: list[list[int]] = [
+            [s]
+            for s, segment in enumerate(self.segments)
+            if len(segment) >= SMALL_SEGMENT and self.live[s].mean() < 0.5
+        ]
+        small = [s for s, segment in enumerate(self.segments) if len(segment) < SMALL_SEGMENT]
+        if len(small) > MAX_SMALL:
+            groups.append(small)
+        if not groups:
+            return self
+        merged = {g[0]: Segment.merge([(self.segments[s], self.live[s]) for s in g]) for g in groups}
+        gone = {s for g in groups for s in g[1:]}
+        segments: list[Segment] = []
+        for s, segment in enumerate(self.segments):
+            if s not in gone:
+                segments.append(merged.get(s, segment))
+        live = [
+            np.ones(len(seg), dtype=bool) if s in merged else self.live[s]
+            for s, seg in zip((s for s in range(len(self.segments)) if s not in gone), segments, strict=True)
+        ]
+        keep = [i for i, seg in enumerate(segments) if len(seg)]  # a wholly dead segment goes
+        segments, live = [segments[i] for i in keep], [live[i] for i in keep]
+        located = {source: at for at, seg in enumerate(segments) for source in _live_sources(seg, live[at])}
+        return LexicalIndex(
+            segments=tuple(segments),
+            live=tuple(live),
+            located=located,
+            codes=self.codes,
+            live_chunks=self.live_chunks,
+            live_length=self.live_length,
         )
 
     # -- reading ------------------------------------------------------------------------------------
@@ -390,5 +454,6 @@ class LexicalIndex:
         live = self.live[at][lo:hi]
         return [cid.decode("ascii") for cid in self.segments[at].ids[lo:hi][live]]
 
-    def dead_share(self, s: int) -> float:
-        return 1.0 - float(self.live[s].mean()) if len(self.live[s]) else 1.0
+
+def _live_sources(segment: Segment, live: np.ndarray) -> list[str]:
+    return [source for source, (lo, hi) in segment.spans.items() if live[lo:hi].any()]

@@ -44,7 +44,6 @@ MemoKind = Literal[
     "byline",  # (source, sha256, title, author) → where the article's byline is      authorship.py
 ]
 MEMO_CAPACITY = 200_000
-MAX_SEGMENTS = 12  # past this many, the small segments are rebuilt as one (costs those segments only)
 
 
 class Memo:
@@ -165,6 +164,7 @@ class SnapshotHolder:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._saver: threading.Thread | None = None
         self.last_error: str | None = None
         self.last_load: dict[str, Any] = {}  # how the last version was loaded: kind, documents, seconds
 
@@ -264,7 +264,7 @@ class SnapshotHolder:
             for cid, text, meta, _ in self._stored(found, sorted(found), vectors=False, texts=texts)
         ]
         segments = len(lexical.segments) + 1
-        lexical = self._compact(lexical.apply(changed, added), documents)
+        lexical = lexical.apply(changed, added).compacted()
         snapshot = Snapshot(
             version, documents, lexical, vocabulary.with_texts(texts), self.chunk_source, shared=self.memo
         )
@@ -287,32 +287,32 @@ class SnapshotHolder:
         )
 
     def _save(self, snapshot: Snapshot) -> None:
-        """Save the lexical index for the next start (large indexes only; a failure only costs time)."""
+        """Save the lexical index for the next start, in the background (the snapshot is served
+        meanwhile; snapshots never change, so saving one while requests read it is safe). Large indexes
+        only; one save at a time (a skipped one is redone by the next compaction or full load)."""
         if self.cache_path is None or snapshot.chunk_count <= self.chunk_source.capacity:
             return
-        reflects = {s: (d.sha256, d.pipeline) for s, d in snapshot.documents.items()}
-        try:
-            lexical_cache.save(
-                self.cache_path,
-                lexical_cache.Cached(snapshot.version, reflects, snapshot.lexical, snapshot.vocabulary),
-            )
-        except OSError as exc:
-            log.warning("could not save the lexical cache at %s: %s", self.cache_path, exc)
+        if self._saver is not None and self._saver.is_alive():
+            return
+        path = self.cache_path
 
-    def _compact(self, lexical: LexicalIndex, documents: dict[str, DocumentRecord]) -> LexicalIndex:
-        """Rebuild the smaller segments as one when there are too many (each change adds one): costs the
-        chunks of those segments, read again from the store."""
-        if len(lexical.segments) <= MAX_SEGMENTS:
-            return lexical
-        by_size = sorted(range(len(lexical.segments)), key=lambda s: len(lexical.segments[s]))
-        small = by_size[: len(by_size) - MAX_SEGMENTS // 2]
-        rest, sources = lexical.without_segments(small)
-        wanted = {s: documents[s] for s in sources if s in documents}
-        added = [
-            indexed(cid, str(meta["title"]), text, str(meta["source"]))
-            for cid, text, meta, _ in self._stored(wanted, sorted(wanted), vectors=False)
-        ]
-        return rest.apply((), added)
+        def save() -> None:
+            reflects = {s: (d.sha256, d.pipeline) for s, d in snapshot.documents.items()}
+            try:
+                cached = lexical_cache.Cached(
+                    snapshot.version, reflects, snapshot.lexical, snapshot.vocabulary
+                )
+                lexical_cache.save(path, cached)
+            except OSError as exc:
+                log.warning("could not save the lexical cache at %s: %s", path, exc)
+
+        self._saver = threading.Thread(target=save, name="lexical-cache-save", daemon=True)
+        self._saver.start()
+
+    def wait_saved(self, timeout: float = 60.0) -> None:
+        """Wait for a background save to end (tests, shutdown)."""
+        if self._saver is not None:
+            self._saver.join(timeout)
 
     def _stored(
         self,
@@ -345,6 +345,7 @@ class SnapshotHolder:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        self.wait_saved()
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
