@@ -33,6 +33,11 @@ module's tests pin each rule on synthetic text):
    a list item's wrapped line), or the
    next line is an underline (the quote was a heading), or the quote's last line is a table row.
 
+A document that is not hard-wrapped (most of its lines of 40 characters or more are longer than 100:
+web pages and DOCX read as one line per paragraph, unwrapped Markdown) has no line break inside a
+paragraph, so there every line break is a block boundary: a quote that starts after a caption, a
+"Note" label or a title line without punctuation, or ends at the end of its line, is whole.
+
 Everything else is a cut: a quote that starts or stops mid-line inside a sentence, and one that stops
 at a line break while the same paragraph goes on with the sentence on the next line. Known blind spots,
 accepted: an abbreviation such as "e.g." followed by a space counts as a sentence end, and in a
@@ -44,6 +49,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 _CLOSERS = "”\"’')]»"
 _SENTENCE_END = re.compile(r"(?:[.!?][" + re.escape(_CLOSERS) + r"]*|:)$")
@@ -87,6 +93,15 @@ def _line_at(text: str, offset: int) -> str:
     return text[begin : len(text) if stop == -1 else stop]
 
 
+@lru_cache(maxsize=64)
+def hard_wrapped(text: str) -> bool:
+    """Whether the text's paragraphs are broken into lines: most lines of 40 characters or more are at
+    most 100 long (a wrap column), rather than whole paragraphs of any length. A text without such
+    lines is taken as wrapped (line breaks then count only by the rules above: never fewer cuts)."""
+    long = [len(line.rstrip()) for line in text.split("\n") if len(line.rstrip()) >= 40]
+    return not long or sum(n <= 100 for n in long) >= 0.6 * len(long)
+
+
 def _start_clean(text: str, start: int) -> bool:
     before = text[:start]
     kept = before.rstrip()
@@ -103,6 +118,8 @@ def _start_clean(text: str, start: int) -> bool:
         return True
     if "\n" not in gap:
         return False
+    if not hard_wrapped(text):
+        return True
     line = _line_at(text, start)
     previous = _line_at(text, len(kept) - 1)
     shifted = _indent(line) not in (_indent(previous), _content_column(previous))
@@ -123,7 +140,7 @@ def _end_clean(text: str, end: int, start: int) -> bool:
         return True
     if "\n" not in gap:
         return False
-    if gap.count("\n") >= 2:
+    if gap.count("\n") >= 2 or not hard_wrapped(text):
         return True
     last = _line_at(text, max(start, stop - 1))
     following = _line_at(text, stop + len(gap))

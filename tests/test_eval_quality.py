@@ -81,6 +81,20 @@ def test_colon_lead_in_and_underlined_heading() -> None:
         quote_cut(text, 5, 2)
 
 
+def test_a_line_break_ends_a_paragraph_in_text_that_is_not_hard_wrapped() -> None:
+    paragraph = "The ferry leaves the north pier at six on weekdays and calls at the lighthouse landing. " * 3
+    page = f"Photo: harbour, Kiel © somebody\nNote\n{paragraph.strip()}\nTimetables change in winter\n"
+    quote = paragraph.strip()
+    assert cut(page, quote) == (False, False)  # after a caption and a label; one line is one paragraph
+    assert cut(page, "Timetables change in winter") == (False, False)
+    assert cut(page, "calls at the lighthouse landing.") == (True, False)  # mid-line is still a cut
+    # The same lines in a hard-wrapped document are a sentence broken at its line break.
+    wrapped = (
+        "The harbour ferry leaves the north pier at six on\nweekdays and calls at the lighthouse landing.\n"
+    )
+    assert cut(wrapped, "weekdays and calls at the lighthouse landing.") == (True, False)
+
+
 def test_ece_auc_and_reliability_table() -> None:
     # perfectly calibrated within bins: conf 0.05 with 0/2 answerable would be |0-0.05|
     conf = [0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.1, 0.1]
