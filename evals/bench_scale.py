@@ -659,7 +659,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = write_report(bench.work / "report.json", report)
     print(table(HEADERS, [row(r, args.concurrency) for r in report["results"]]))
     for r in report["results"]:
-        print(f"{_short(r['size'])}: {r['label']}")
+        print(r["label"])
     print(f"report: {path}")
     if args.docs:
         scale_plot.update_section(DOCS, docs_section(report))
