@@ -194,8 +194,10 @@ class Server:
         cache: Path,
         log: Path,
         max_inflight: int | None = None,
+        ready_timeout: float = 300.0,
     ) -> None:
         self.port = free_port()
+        self.ready_timeout = ready_timeout
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = child_env(
             data_dir=data_dir,
@@ -225,7 +227,7 @@ class Server:
             self.proc = subprocess.Popen(
                 command, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited ({self.proc.returncode}):\n{self._tail()}")

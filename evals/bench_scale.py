@@ -313,7 +313,9 @@ class Bench:
     # ------------------------------------------------------------------------------- measuring
 
     def server(self, data_dir: Path, corpus: Path, log: Path) -> Server:
-        return Server(data_dir, corpus, self.args.runtime, self.cache, log)
+        return Server(
+            data_dir, corpus, self.args.runtime, self.cache, log, ready_timeout=self.args.ready_timeout
+        )
 
     def empty_rss(self) -> dict[str, Any]:
         """A server over an empty index (an empty corpus folder): the baseline "memory beyond the model"
@@ -384,6 +386,7 @@ class Bench:
             "change": change,
             "errors": sum(p["errors"] for p in phases) + change["errors"],
             "machine": machine(),
+            "measured_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "measure_wall_s": time.perf_counter() - started,
         }
 
@@ -603,6 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--concurrency", type=int, default=8, help="the higher concurrency")
     parser.add_argument("--changes", type=int, default=3, help="one-file changes timed per size")
     parser.add_argument("--change-timeout", type=float, default=900.0, help="seconds to wait for one")
+    parser.add_argument("--ready-timeout", type=float, default=1800.0, help="seconds to wait for /readyz")
     parser.add_argument("--runtime", choices=["onnx", "torch"], default="onnx", help="embed runtime")
     parser.add_argument("--model-cache", type=Path, default=None, help="the int8 ONNX export's folder")
     parser.add_argument("--reuse", action="store_true", help="reuse built indexes; resume unfinished ones")
@@ -650,22 +654,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     bench.say("a server over an empty index (the memory baseline)")
     empty = bench.empty_rss()
-    results = {}
+    results, failed = {}, {}
     for size in sizes:
-        result = bench.measure(size, builds[size], empty)
+        try:
+            result = bench.measure(size, builds[size], empty)
+        except (RuntimeError, httpx.HTTPError, KeyError, ValueError) as exc:  # the other sizes still run
+            failed[size] = f"{type(exc).__name__}: {exc}"
+            bench.say(f"{_short(size)}: measurement failed: {failed[size][-2000:]}")
+            write_report(bench.work / f"{size}-failed.json", {"size": size, "error": failed[size]})
+            (bench.work / f"{size}.json").unlink(missing_ok=True)  # no older figures shown as current
+            continue
         write_report(bench.work / f"{size}.json", result)
         results[size] = result
     report = combine(bench.work, results, builds)
+    report["failed"] = failed
     path = write_report(bench.work / "report.json", report)
     print(table(HEADERS, [row(r, args.concurrency) for r in report["results"]]))
     for r in report["results"]:
         print(r["label"])
     print(f"report: {path}")
-    if args.docs:
+    if args.docs and report["results"]:
         scale_plot.update_section(DOCS, docs_section(report))
         SVG.write_text(svg(report["results"]), encoding="utf-8")
         print(f"docs: {DOCS}, {SVG}")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
