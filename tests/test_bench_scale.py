@@ -206,6 +206,7 @@ def _result(size: int, chunks: int, rss: float, change: float, kind: str = "real
         "build_s": 12.5,
         "cold_start_s": chunks / 1000,
         "rss_ready_mb": 300 + rss,
+        "rss_after_load_mb": 400 + rss,
         "rss_beyond_empty_mb": rss,
         "bytes_per_chunk_beyond_empty": rss * 1e6 / chunks,
         "phases": phases,
@@ -245,7 +246,7 @@ def test_table_row_and_docs_section(tmp_path: Path) -> None:
     results = [_result(10_000, 10_234, 340.0, 1.5), _result(1_000_000, 1_003_450, 34000.0, 20.0, "derived")]
     row = bench_scale.row(results[1])
     assert len(row) == len(bench_scale.HEADERS)
-    assert row[0] == "1 M (derived)" and row[1] == 1_003_450 and row[9] == 10.0 and row[11] == 50.0 / 8
+    assert row[0] == "1 M (derived)" and row[1] == 1_003_450 and row[10] == 10.0 and row[12] == 50.0 / 8
     report = {
         "machine": {"cpus": 2, "python": "3.11", "platform": "Linux", "load_average": [1.0]},
         "results": results,
