@@ -206,7 +206,14 @@ class Bench:
                 f"{sum(f.bytes for f in files) / MB:.1f} MB (~{ratio * MB:.0f} chunks per MB) "
                 f"into {self.idx(size)}"
             )
-            ingest = ingest_child(self.idx(size), corpus, self.args.runtime, self.cache, timeout=None)
+            ingest = ingest_child(
+                self.idx(size),
+                corpus,
+                self.args.runtime,
+                self.cache,
+                timeout=None,
+                log=self.work / f"ingest-{size}.log",
+            )
             rounds.append(ingest)
             added, more = ingest["chunks"] - chunks, sum(f.bytes for f in files) - nbytes
             chunks, nbytes = ingest["chunks"], nbytes + more
