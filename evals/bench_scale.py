@@ -558,7 +558,11 @@ def docs_section(report: dict[str, Any]) -> str:
         "How each size was built:",
         "",
     ]
-    lines += [f"- {r['label']}" for r in results]
+    lines += [
+        f"- {r['label']}; measured {r.get('measured_at', '?')}, load average "
+        f"{r.get('machine', {}).get('load_average', '?')}"
+        for r in results
+    ]
     lines += [
         "",
         "Columns: disk = bytes allocated under the index's data dir; cold start = spawn of "
