@@ -65,8 +65,9 @@ SVG = REPO / "docs" / "scaling.svg"
 
 
 def derived_label(size: int, base_chunks: int, copies: int) -> str:
+    """How a derived size was made: said with every figure of it."""
     return (
-        f"{_short(size)} = the {_short(base_chunks)} real chunks x {copies} under distinct source names, "
+        f"{_short(size)} = the {base_chunks:,} real chunks x {copies} under distinct source names, "
         "vectors perturbed; no encoder"
     )
 
@@ -376,7 +377,11 @@ class Bench:
         return {
             "size": size,
             "kind": build["kind"],
-            "label": build["label"],
+            "label": (
+                derived_label(size, build["replication"]["base_chunks"], build["copies"])
+                if build["kind"] == "derived"
+                else build["label"]
+            ),
             "chunks": chunks,
             "documents": int(ready["documents"]),
             "disk_bytes": disk,
