@@ -72,6 +72,15 @@ def derived_label(size: int, base_chunks: int, copies: int) -> str:
     )
 
 
+def label_of(build: dict[str, Any]) -> str:
+    """How a size was built, as every figure of it is labelled."""
+    if build["kind"] == "derived":
+        label = derived_label(build["size"], build["replication"]["base_chunks"], build["copies"])
+    else:
+        label = f"{_short(build['size'])}: real text, real embeddings (verbatim ingest)"
+    return label + (" (build resumed: its time is the last run's only)" if build.get("resumed") else "")
+
+
 def _short(n: int) -> str:
     return f"{n / 1e6:g} M" if n >= 1_000_000 else f"{n / 1e3:g} k" if n >= 1000 else str(n)
 
@@ -297,6 +306,7 @@ class Bench:
                 records[size] = done
                 continue
             started = time.perf_counter()
+            resumed = self.args.reuse and self.idx(size).exists()  # a killed build's committed part stays
             if size <= self.args.real_up_to:
                 if not self.args.reuse:  # with --reuse a rerun ingest skips what is committed: a resume
                     shutil.rmtree(self.idx(size), ignore_errors=True)
@@ -311,6 +321,8 @@ class Bench:
                     shutil.rmtree(self.idx(size), ignore_errors=True)
                 record = self.build_derived(size, base)
             record["wall_s"] = time.perf_counter() - started
+            if resumed:  # the time is that of this run only: say so wherever it is shown
+                record["resumed"] = True
             record["disk_bytes"] = disk_bytes(self.idx(size))
             record["finished_at"] = time.time()
             write_report(self.build_record(size), record)
@@ -377,11 +389,7 @@ class Bench:
         return {
             "size": size,
             "kind": build["kind"],
-            "label": (
-                derived_label(size, build["replication"]["base_chunks"], build["copies"])
-                if build["kind"] == "derived"
-                else build["label"]
-            ),
+            "label": label_of(build),
             "chunks": chunks,
             "documents": int(ready["documents"]),
             "disk_bytes": disk,

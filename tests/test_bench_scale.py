@@ -284,3 +284,13 @@ def test_sizes_are_parsed_and_checked() -> None:
     for bad in ("ten", "0", ""):
         with pytest.raises(Exception, match="--sizes"):
             bench_scale.parse_sizes(bad)
+
+
+def test_labels_say_how_each_size_was_built() -> None:
+    derived = {"kind": "derived", "size": 1_000_000, "copies": 10, "replication": {"base_chunks": 101_234}}
+    assert bench_scale.label_of(derived) == (
+        "1 M = the 101,234 real chunks x 10 under distinct source names, vectors perturbed; no encoder"
+    )
+    real = {"kind": "real", "size": 10_000, "resumed": True}
+    assert bench_scale.label_of(real).startswith("10 k: real text, real embeddings")
+    assert "resumed" in bench_scale.label_of(real)
