@@ -408,6 +408,7 @@ class Bench:
             "machine": machine(),
             "measured_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "measure_wall_s": time.perf_counter() - started,
+            "size_wall_s": float(build.get("wall_s", float("nan"))) + time.perf_counter() - started,
         }
 
 
