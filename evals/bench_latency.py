@@ -43,6 +43,7 @@ from verbatim.evals.benchutil import (
     child_env,
     default_model_cache,
     free_port,
+    ingest_child,
     load_average,
     machine,
     percentiles,
@@ -99,30 +100,6 @@ def _settings(data_dir: Path, corpus: Path, runtime: str, cache: Path, **extra: 
         model_cache_dir=cache,
         **extra,
     )
-
-
-def ingest_child(data_dir: Path, corpus: Path, runtime: str, cache: Path) -> dict[str, Any]:
-    """Ingest in a child process (the parent must not hold the embedded store it later copies)."""
-    env = child_env(data_dir=data_dir, corpus_dir=corpus, embed_runtime=runtime, model_cache_dir=cache)
-    started = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "verbatim.cli", "ingest", "--json"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"ingest failed:\n{proc.stderr[-4000:]}")
-    report = json.loads(proc.stdout)
-    return {
-        "documents": report["documents"],
-        "chunks": report["chunks"],
-        "seconds": report["seconds"],
-        "wall_s": time.perf_counter() - started,
-    }
 
 
 def _ms(seconds: float) -> float:
@@ -217,8 +194,10 @@ class Server:
         cache: Path,
         log: Path,
         max_inflight: int | None = None,
+        ready_timeout: float = 300.0,
     ) -> None:
         self.port = free_port()
+        self.ready_timeout = ready_timeout
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = child_env(
             data_dir=data_dir,
@@ -248,7 +227,7 @@ class Server:
             self.proc = subprocess.Popen(
                 command, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited ({self.proc.returncode}):\n{self._tail()}")

@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmarks (`evals.bench_ingest`, `evals.bench_latency`)."""
+"""Helpers shared by the benchmarks (`evals.bench_ingest`, `evals.bench_latency`, `evals.bench_scale`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import os
 import platform
 import resource
 import socket
+import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,51 @@ def child_env(**verbatim: object) -> dict[str, str]:
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     return env
+
+
+def ingest_child(
+    data_dir: Path,
+    corpus: Path,
+    runtime: str,
+    cache: Path,
+    timeout: float | None = 1800,
+    dry_run: bool = False,
+    log: Path | None = None,
+) -> dict[str, Any]:
+    """Ingest in a child process (the parent must not hold the embedded store it later copies);
+    `dry_run`: read, clean and chunk only (chunk counts without embedding or writing); `log`: a file
+    its progress lines are appended to as they come (a long ingest can be followed)."""
+    env = child_env(data_dir=data_dir, corpus_dir=corpus, embed_runtime=runtime, model_cache_dir=cache)
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "verbatim.cli", "ingest", "--json", *(["--dry-run"] if dry_run else [])]
+    if log is None:
+        proc = subprocess.run(
+            command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        errors = proc.stderr
+    else:
+        with open(log, "a", encoding="utf-8") as handle:
+            proc = subprocess.run(
+                command,
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=handle,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        errors = log.read_text(encoding="utf-8", errors="replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"ingest failed:\n{errors[-4000:]}")
+    report = json.loads(proc.stdout)
+    return {
+        "documents": report["documents"],
+        "chunks": report["chunks"],
+        "seconds": report["seconds"],
+        "skipped": len(report["skipped"]),
+        "wall_s": time.perf_counter() - started,
+    }
 
 
 def peak_rss_mb() -> float:

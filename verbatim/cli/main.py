@@ -429,14 +429,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser(
         "bench",
-        help="benchmarks: `verbatim bench {ingest,latency} [--help]`",
+        help="benchmarks: `verbatim bench {ingest,latency,scale} [--help]`",
         description="Run a benchmark; each has its own options (`verbatim bench ingest --help`).",
         formatter_class=formatter,
     )
     bench.add_argument(
         "which",
-        choices=["ingest", "latency"],
-        help="ingest: indexing throughput; latency: answer latency under load",
+        choices=["ingest", "latency", "scale"],
+        help="ingest: indexing throughput; latency: answer latency under load; scale: 10 k to 1 M chunks",
     )
     bench.add_argument(
         "args", nargs=argparse.REMAINDER, metavar="...", help="the benchmark's own options (see its --help)"
@@ -459,7 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv[:1] == ["eval"]:  # everything after `eval` belongs to the eval runner, --help included
             return _delegate("verbatim.evals.runner", argv[1:])
-        if argv[:1] == ["bench"] and len(argv) > 2 and argv[1] in ("ingest", "latency"):
+        if argv[:1] == ["bench"] and len(argv) > 2 and argv[1] in ("ingest", "latency", "scale"):
             return _delegate(f"verbatim.evals.bench_{argv[1]}", argv[2:])  # its own --help too
         args = build_parser().parse_args(argv)
         code = int(args.func(args) or 0)
