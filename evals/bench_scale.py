@@ -388,8 +388,11 @@ class Bench:
         self.say(f"{_short(size)}: restarting the server")
         with self.server(self.idx(size), Path(build["corpus"]), log) as again:
             assert again.proc is not None
-            restart = {"cold_start_s": again.startup_s, "rss_ready_mb": rss_mb(again.proc.pid)}
-            restart["load"] = _load_lines(log)[-1:] if _load_lines(log) else []
+            restart: dict[str, Any] = {
+                "cold_start_s": again.startup_s,
+                "rss_ready_mb": rss_mb(again.proc.pid),
+                "load": _load_lines(log)[-1:],
+            }
         chunks = int(ready["chunks"])
         beyond = rss_ready - empty["rss_mb"]
         return {

@@ -227,6 +227,7 @@ def test_svg_has_one_series_per_curve_and_skips_missing_points() -> None:
     assert set(groups) == {
         "RSS beyond empty index, MB",
         "cold start, s",
+        "restart (saved lexical index), s",
         "one-file change served, s",
         "/ask p50 at concurrency 1, ms",
     }
@@ -246,7 +247,7 @@ def test_table_row_and_docs_section(tmp_path: Path) -> None:
     results = [_result(10_000, 10_234, 340.0, 1.5), _result(1_000_000, 1_003_450, 34000.0, 20.0, "derived")]
     row = bench_scale.row(results[1])
     assert len(row) == len(bench_scale.HEADERS)
-    assert row[0] == "1 M (derived)" and row[1] == 1_003_450 and row[10] == 10.0 and row[12] == 50.0 / 8
+    assert row[0] == "1 M (derived)" and row[1] == 1_003_450 and row[11] == 10.0 and row[13] == 50.0 / 8
     report = {
         "machine": {"cpus": 2, "python": "3.11", "platform": "Linux", "load_average": [1.0]},
         "results": results,
