@@ -121,8 +121,7 @@ def load(path: Path) -> Cached | None:
                 k: (raw, int(n))
                 for (k, raw), n in zip((p.split("\t", 1) for p in pairs), data["spelled_counts"], strict=True)
             }
-        letters = frozenset(ch for word in counts for ch in word)
-        vocabulary = Vocabulary(layers=(WordCounts(counts, spellings, letters),))
+        vocabulary = Vocabulary(layers=(WordCounts(counts, spellings),))
         reflects = {str(s): (str(v[0]), str(v[1])) for s, v in state["reflects"].items()}
         return Cached(int(state["version"]), reflects, lexical, vocabulary)
     except Exception as exc:  # any damage (truncated file, bad zip, wrong shapes) only costs a rebuild

@@ -6,10 +6,12 @@ the names, commands and jargon of these documents and no others. A question word
  - it is not a common English word (the embedding model's vocabulary holds it whole: "cost", "visit"),
  - exactly one edit (insert, delete, substitute, swap two neighbours) turns it into a corpus word; among
    several such words the most frequent one wins.
-Candidates are the question word's one-edit variants over the corpus's own alphabet, looked up in the
-word counts (no index beside them: memory stays one entry per corpus word). The vocabulary grows by
-layers, one per index change, so an update costs the changed documents; words of removed documents stay
-until the layers are merged by a full rebuild (they can only ever be suggested, never retrieved).
+Lookup is symmetric-delete (SymSpell): every corpus word is indexed under itself and its one-letter
+deletions, so a question word's candidates are found with a handful of probes. The index holds 64-bit
+hashes of the keys in a sorted numpy array (12 bytes per key, no string per deletion; a hash collision
+only adds a candidate that the edit check then drops). The vocabulary grows by layers, one per index
+change, so an update costs the changed documents; words of removed documents stay until the layers
+are merged by a full rebuild (they can only ever be suggested, never retrieved).
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
 
 from verbatim.service.qa.text import fold
 
@@ -33,6 +38,10 @@ class Correction:
     corrected: str
     start: int  # offsets of the typed word in the question
     end: int
+
+
+def _deletes(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
 
 
 def within_one_edit(a: str, b: str) -> bool:
@@ -66,7 +75,32 @@ class WordCounts:
 
     counts: dict[str, int]
     spellings: dict[str, tuple[str, int]]
-    letters: frozenset[str]
+
+    @cached_property
+    def deletes(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """The delete index: sorted key hashes, the word each key belongs to, the words indexed."""
+        words = [w for w in self.counts if len(w) >= MIN_LENGTH - 1]
+        keys: list[int] = []
+        owners: list[int] = []
+        for i, word in enumerate(words):
+            variants = {word, *_deletes(word)}
+            keys.extend(hash(v) for v in variants)
+            owners.extend([i] * len(variants))
+        hashes = np.array(keys, dtype=np.int64)
+        order = np.argsort(hashes, kind="stable")
+        return hashes[order], np.array(owners, dtype=np.int32)[order], words
+
+    def near(self, word: str) -> set[str]:
+        """The words of this layer one edit from `word` (not `word` itself)."""
+        hashes, owners, words = self.deletes
+        probe = np.array([hash(v) for v in {word, *_deletes(word)}], dtype=np.int64)
+        found: set[str] = set()
+        for lo, hi in zip(
+            np.searchsorted(hashes, probe, "left"), np.searchsorted(hashes, probe, "right"), strict=True
+        ):
+            found.update(words[j] for j in owners[lo:hi])
+        found.discard(word)
+        return {w for w in found if within_one_edit(word, w)}
 
     @classmethod
     def of(cls, texts: Iterable[str]) -> WordCounts:
@@ -97,8 +131,7 @@ class WordTally:
             key = fold(raw)
             if n > spellings.get(key, ("", 0))[1]:
                 spellings[key] = (raw, n)
-        letters = frozenset(ch for word in self.counts for ch in word)
-        return WordCounts(dict(self.counts), spellings, letters)
+        return WordCounts(dict(self.counts), spellings)
 
 
 class Vocabulary:
@@ -109,7 +142,9 @@ class Vocabulary:
 
     def __init__(self, texts: Iterable[str] = (), layers: tuple[WordCounts, ...] | None = None) -> None:
         self.layers = layers if layers is not None else (WordCounts.of(texts),)
-        self._letters = "".join(sorted(frozenset().union(*(layer.letters for layer in self.layers))))
+        self._suggested: dict[str, str | None] = {}
+        for layer in self.layers:
+            layer.deletes  # noqa: B018  # built here, off the request path (kept with the layer)
 
     def with_texts(self, texts: Iterable[str]) -> Vocabulary:
         """This vocabulary plus the words of `texts` (a new layer; the newest layers are merged when
@@ -144,36 +179,28 @@ class Vocabulary:
         return max(found, key=lambda s: s[1])[0] if found else word
 
     def suggest(self, word: str) -> str | None:
-        """The corpus word one edit away from `word` (folded), most frequent first; None if none."""
-        found = {w for w in _edits(word, self._letters) if len(w) >= MIN_LENGTH - 1 and self.count(w)}
-        found.discard(word)
-        if not found:
-            return None
-        best = max(found, key=lambda w: (self.count(w), w))
-        return self.spelling(best)
-
-
-def _edits(word: str, letters: str) -> set[str]:
-    """Every string one delete, swap of neighbours, substitution or insertion from `word`."""
-    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
-    out = {a + b[1:] for a, b in splits if b}
-    out.update(a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1)
-    out.update(a + c + b[1:] for a, b in splits if b for c in letters)
-    out.update(a + c + b for a, b in splits for c in letters)
-    return out
+        """The corpus word one edit away from `word` (folded), most frequent first; None if none.
+        Remembered per vocabulary: a word asked about again costs nothing."""
+        try:
+            return self._suggested[word]
+        except KeyError:
+            pass
+        found = set().union(*(layer.near(word) for layer in self.layers))
+        best = self.spelling(max(found, key=lambda w: (self.count(w), w))) if found else None
+        if len(self._suggested) < 10_000:
+            self._suggested[word] = best
+        return best
 
 
 def merged(layers: Iterable[WordCounts]) -> WordCounts:
     counts: Counter[str] = Counter()
     spellings: dict[str, tuple[str, int]] = {}
-    letters: set[str] = set()
     for layer in layers:
         counts.update(layer.counts)
-        letters |= layer.letters
         for key, (raw, n) in layer.spellings.items():
             if n > spellings.get(key, ("", 0))[1]:
                 spellings[key] = (raw, n)
-    return WordCounts(dict(counts), spellings, frozenset(letters))
+    return WordCounts(dict(counts), spellings)
 
 
 def corrections(
