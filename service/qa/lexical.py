@@ -29,6 +29,7 @@ B = 0.75
 SEGMENT_CHUNKS = 100_000  # a full build is cut into segments of this many chunks (bounded build memory)
 SMALL_SEGMENT = 10_000  # segments smaller than this (one per update) are merged once there are
 MAX_SMALL = 8  # more than this many
+MEMO_TERMS, MEMO_POSTINGS = 50_000, 20_000  # postings remembered per version: terms, and their size
 
 
 @dataclass(frozen=True)
@@ -279,6 +280,7 @@ class LexicalIndex:
     codes: SourceCodes = field(default_factory=SourceCodes)
     live_chunks: int = 0
     live_length: int = 0  # terms in live chunks (an integer: exact whatever the order of updates)
+    _terms: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(cls, chunks: Iterable[IndexedChunk], segment_chunks: int = SEGMENT_CHUNKS) -> LexicalIndex:
@@ -374,15 +376,30 @@ class LexicalIndex:
     def nbytes(self) -> int:
         return sum(s.nbytes for s in self.segments) + sum(m.nbytes for m in self.live)
 
+    def _postings(self, term: str) -> tuple[int, list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]]:
+        """(document frequency over live chunks, [(segment, docs, tfs, which are live)]) of a term;
+        remembered for terms with few postings (this version never changes, and question words repeat)."""
+        try:
+            return self._terms[term]
+        except KeyError:
+            pass
+        key = term.encode("utf-8")
+        df, parts, size = 0, [], 0
+        for s, (segment, live) in enumerate(zip(self.segments, self.live, strict=True)):
+            got = segment.postings(key)
+            if got is None:
+                continue
+            alive = live[got[0]]
+            df += int(alive.sum())
+            size += len(alive)
+            parts.append((s, got[0], got[1], alive))
+        if size <= MEMO_POSTINGS and len(self._terms) < MEMO_TERMS:
+            self._terms[term] = (df, parts)
+        return df, parts
+
     def document_frequency(self, term: str) -> int:
         """Live chunks that use the term."""
-        key = term.encode("utf-8")
-        total = 0
-        for segment, live in zip(self.segments, self.live, strict=True):
-            found = segment.postings(key)
-            if found is not None:
-                total += int(live[found[0]].sum())
-        return total
+        return self._postings(term)[0]
 
     def idf(self, df: int) -> float:
         return math.log(1 + (self.live_chunks - df + 0.5) / (df + 0.5))
@@ -399,16 +416,7 @@ class LexicalIndex:
         found: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []  # (segment, docs, tfs, live)
         weights: list[float] = []
         for term in query:
-            key = term.encode("utf-8")
-            df = 0
-            parts = []
-            for s, (segment, live) in enumerate(zip(self.segments, self.live, strict=True)):
-                got = segment.postings(key)
-                if got is None:
-                    continue
-                alive = live[got[0]]
-                df += int(alive.sum())
-                parts.append((s, got[0], got[1], alive))
+            df, parts = self._postings(term)
             if df:
                 found.extend(parts)
                 weights.extend([self.idf(df)] * len(parts))
@@ -438,12 +446,22 @@ class LexicalIndex:
 
     def contains(self, chunk_id: str) -> bool:
         """Whether the chunk is live in this version."""
-        key = chunk_id.encode("ascii")
+        return bool(self.live_among([chunk_id]))
+
+    def live_among(self, chunk_ids: Sequence[str]) -> set[str]:
+        """Which of these chunks are live in this version (one sorted lookup per segment)."""
+        if not chunk_ids:
+            return set()
+        keys = np.array([c.encode("ascii") for c in chunk_ids], dtype="S16")
+        out: set[str] = set()
         for segment, live in zip(self.segments, self.live, strict=True):
-            i = segment.position(key)
-            if i >= 0 and live[i]:
-                return True
-        return False
+            if not len(segment):
+                continue
+            at = np.minimum(np.searchsorted(segment.ids, keys, sorter=segment.id_order), len(segment) - 1)
+            position = segment.id_order[at]
+            hit = (segment.ids[position] == keys) & live[position]
+            out.update(chunk_ids[int(i)] for i in np.flatnonzero(hit))
+        return out
 
     def chunk_ids(self, source: str) -> list[str]:
         """The live chunks of a document, in document order."""

@@ -106,7 +106,8 @@ class Retriever:
     ) -> list[tuple[str, float]]:
         found = self.store.dense_query(vector, n, sources)
         # Chunks this version does not have belong to an ingest in flight (or one it replaced): ignore.
-        return [(cid, sim) for cid, sim in found if snapshot.has_chunk(cid)]
+        live = snapshot.lexical.live_among([cid for cid, _ in found])
+        return [(cid, sim) for cid, sim in found if cid in live]
 
 
 def _with_byline(snapshot: Snapshot, hits: list[Hit], query_vector: np.ndarray, top_k: int) -> list[Hit]:
