@@ -9,6 +9,9 @@ vectors stay in the store and are read by id when a question needs them (`chunks
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import logging
 import math
 import threading
@@ -218,6 +221,7 @@ class SnapshotHolder:
         lexical = LexicalIndex.build(chunks())
         self.chunk_source.warm(records)  # a small index is served from memory from the first question
         vocabulary = Vocabulary(layers=(tally.done(),))
+        _return_memory()  # the build's temporaries (chunk texts, term lists) go back to the system
         snapshot = Snapshot(version, documents, lexical, vocabulary, self.chunk_source, shared=self.memo)
         self._loaded("full", len(documents), started, snapshot)
         if not small:
@@ -263,13 +267,13 @@ class SnapshotHolder:
             indexed(cid, str(meta["title"]), text, str(meta["source"]))
             for cid, text, meta, _ in self._stored(found, sorted(found), vectors=False, texts=texts)
         ]
-        segments = len(lexical.segments) + 1
-        lexical = lexical.apply(changed, added).compacted()
+        applied = lexical.apply(changed, added)
+        lexical = applied.compacted()
         snapshot = Snapshot(
             version, documents, lexical, vocabulary.with_texts(texts), self.chunk_source, shared=self.memo
         )
         self._loaded(kind, len(changed), started, snapshot)
-        if kind == "cache" or len(lexical.segments) < segments:  # loaded or compacted: worth saving
+        if kind == "cache" or lexical is not applied:  # loaded, or compacted: worth saving
             self._save(snapshot)
         return snapshot
 
@@ -353,6 +357,14 @@ class SnapshotHolder:
                 self.refresh()
             except Exception:  # never let the refresher die; the next tick retries
                 log.exception("snapshot refresh failed")
+
+
+def _return_memory() -> None:
+    """Give freed heap back to the operating system after a large build (glibc keeps it otherwise,
+    and the process's resident memory stays at its peak). A no-op where there is no glibc."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _same(a: DocumentRecord, b: DocumentRecord) -> bool:
