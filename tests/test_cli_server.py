@@ -150,7 +150,7 @@ def test_help_version_and_defaults() -> None:
             if f"{flag} " in text:
                 assert "default" in text.split(flag, 1)[1][:220], (command, flag)
     bench = run_cli(["bench", "--help"], env, timeout=60)
-    assert "{ingest,latency}" in bench.stdout and "args" not in bench.stdout.split()
+    assert "{ingest,latency,scale}" in bench.stdout and "args" not in bench.stdout.split()
 
 
 def test_first_start_prints_only_verbatims_own_lines(tmp_path: Path) -> None:
