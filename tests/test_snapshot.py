@@ -295,3 +295,12 @@ def test_a_large_index_is_saved_and_a_restart_applies_only_what_changed_since(tm
     (cache / "vocabulary.npz").write_bytes(b"not numpy")
     again = SnapshotHolder(store, chunk_cache=10, cache_path=cache)
     assert again.refresh() is not None and again.last_load["kind"] == "full"
+
+
+def test_the_whole_manifest_is_read_a_page_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from verbatim.ingest.index import store as store_module
+
+    store = IndexStore(Settings(data_dir=tmp_path / "data"))  # type: ignore[call-arg]
+    Writer(store).write(_texts(11))
+    monkeypatch.setattr(store_module, "MANIFEST_PAGE", 4)  # 11 documents: pages of 4, 4 and 3
+    assert sorted(store.manifest()) == sorted(_texts(11))

@@ -34,6 +34,7 @@ from verbatim.settings import Settings
 
 INDEX_RECORD = "__index__"
 _DUMMY = [1.0]
+MANIFEST_PAGE = 5000  # manifest records read per call
 KEEP_CHANGES = 1000  # versions whose changed sources are kept (older replicas reload the manifest)
 TEXT_PART_CHARS = 500_000  # a long text is stored in parts (metadata values stay moderate in size)
 
@@ -161,17 +162,29 @@ class IndexStore:
 
     def manifest(self, sources: Iterable[str] | None = None) -> dict[str, DocumentRecord]:
         """Committed documents by source: every one, or those of `sources` that are committed."""
+        metas: list[Any] = []
         if sources is None:
-            got = self._call(lambda: self.docs.get(where={"kind": "document"}, include=["metadatas"]))
+            # A page at a time: one `get` of tens of thousands of records overflows SQLite's limit on
+            # query variables inside Chroma ("too many SQL variables", seen at 50,000 documents).
+            offset = 0
+            while True:
+                page = self._call(
+                    lambda offset=offset: self.docs.get(
+                        where={"kind": "document"}, include=["metadatas"], limit=MANIFEST_PAGE, offset=offset
+                    )
+                )
+                metas += page["metadatas"]
+                if len(page["ids"]) < MANIFEST_PAGE:
+                    break
+                offset += len(page["ids"])
         else:
             ids = [f"doc:{s}" for s in sources]
-            got = {"metadatas": []}
             for first in range(0, len(ids), 500):
                 part = ids[first : first + 500]
-                got["metadatas"] += self._call(
-                    lambda part=part: self.docs.get(ids=part, include=["metadatas"])
-                )["metadatas"]
-        return {m["source"]: DocumentRecord.from_metadata(m) for m in got["metadatas"]}
+                metas += self._call(lambda part=part: self.docs.get(ids=part, include=["metadatas"]))[
+                    "metadatas"
+                ]
+        return {m["source"]: DocumentRecord.from_metadata(m) for m in metas}
 
     def commit_documents(self, records: Sequence[DocumentRecord]) -> None:
         """Replace the manifest records of documents whose chunks are all written (one call: cheap)."""
