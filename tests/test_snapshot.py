@@ -254,6 +254,25 @@ def test_many_updates_keep_the_segment_count_bounded(tmp_path: Path) -> None:
     _same(snap, SnapshotHolder(store).refresh())  # type: ignore[arg-type]
 
 
+def test_an_index_rebuilt_from_scratch_is_read_whole(tmp_path: Path) -> None:
+    store = IndexStore(Settings(data_dir=tmp_path / "data"))  # type: ignore[call-arg]
+    writer = Writer(store)
+    writer.write(_texts(3))
+    writer.write({"new.txt": "zebra quagga"})
+    holder = SnapshotHolder(store)
+    assert holder.refresh() is not None
+    # The collections are dropped and written again (a reset Chroma server): the version starts over.
+    store._client.delete_collection("verbatim_chunks")
+    store._client.delete_collection("verbatim_docs")
+    store._client = None
+    fresh = IndexStore(Settings(data_dir=tmp_path / "data"))  # type: ignore[call-arg]
+    Writer(fresh).write({"other.txt": "harbour ferry"})
+    holder.store = fresh
+    snap = holder.refresh()
+    assert snap is not None and holder.last_load["kind"] == "full"
+    assert set(snap.documents) == {"other.txt"} and not snap.knows_term("zebra")
+
+
 class DownStore:
     def version(self) -> int:
         raise IndexUnavailable("down")

@@ -152,7 +152,7 @@ class IndexStore:
     def changes(self, after: int, upto: int) -> set[str] | None:
         """The sources changed by versions after `after` up to `upto`, or None when a version between
         did not record them (too old, or written by an older Verbatim)."""
-        if upto - after > KEEP_CHANGES:
+        if upto <= after or upto - after > KEEP_CHANGES:
             return None
         wanted = [f"change:{v}" for v in range(after + 1, upto + 1)]
         got = self._call(lambda: self.docs.get(ids=wanted, include=["metadatas"]))

@@ -182,7 +182,8 @@ class SnapshotHolder:
             try:
                 version = self.store.version()
                 current = self._current
-                if force or current is None:
+                # A version lower than the one served: the index was rebuilt from scratch; read it whole.
+                if force or current is None or version < current.version:
                     self._current = self._full(version)
                 elif version != current.version:
                     self._current = self._update(current, version)
