@@ -5,7 +5,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
+
 from verbatim.ingest.index.embedder import Encoder
+from verbatim.service.qa.chunks import StaleSnapshot
 from verbatim.service.qa.engine import Engine
 
 from .conftest import make_settings
@@ -72,3 +75,31 @@ def test_questions_during_updates_see_one_version_of_each_document(tmp_path: Pat
         engine.stop()
     assert not problems, problems[:5]
     assert asked[0] >= 10 and len(versions) >= 2  # the questions really did run across versions
+
+
+def test_an_answer_whose_chunks_went_stale_is_answered_again_on_one_version(
+    tmp_path: Path, encoder: Encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "ferry.md").write_text(_timetable(0), encoding="utf-8")
+    engine = Engine(make_settings(tmp_path / "data", corpus), encoder=encoder)
+    engine.start()
+    try:
+        found = engine.retrieve("When does the harbour ferry leave the north pier?", 5, None)
+        real = engine.answerer.answer
+        calls: list[int] = []
+
+        def stale_once(*args: object, **kwargs: object) -> object:
+            calls.append(1)
+            if len(calls) == 1:
+                raise StaleSnapshot("replaced meanwhile")
+            return real(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(engine.answerer, "answer", stale_once)
+        response = engine.answer_extractive(found)
+        assert len(calls) == 2 and response.citations  # answered again, on a fresh retrieval
+        text = (corpus / "ferry.md").read_text(encoding="utf-8")
+        assert all(text[c.start : c.end] == c.quote for c in response.citations)
+    finally:
+        engine.stop()

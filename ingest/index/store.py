@@ -305,18 +305,10 @@ class IndexStore:
             offset += len(got["ids"])
 
     def load_chunks(self, live: dict[str, DocumentRecord]) -> list[ChunkRecord]:
-        """All chunks owned by committed documents, with vectors (tools and tests; answering reads
-        chunks by id, `get_chunks`)."""
-        records: list[ChunkRecord] = []
-        for ids, got in self._pages(include=["metadatas", "documents", "embeddings"]):
-            for chunk_id, text, meta, vector in zip(
-                ids, got["documents"], got["metadatas"], got["embeddings"], strict=True
-            ):
-                owner = live.get(str(meta.get("source")))
-                if owner is not None and owns(owner, meta):
-                    records.append(ChunkRecord.from_stored(chunk_id, text, meta, vector))
-        records.sort(key=lambda r: (r.source, r.start, r.end))
-        return records
+        """All chunks owned by committed documents, with vectors, in document order (tools and tests;
+        answering reads chunks by id, `get_chunks`)."""
+        records = [ChunkRecord.from_stored(*row) for row in self.stored_chunks(live, vectors=True)]
+        return sorted(records, key=lambda r: (r.source, r.start, r.end))
 
     def stored_chunks(
         self, live: dict[str, DocumentRecord], sources: Sequence[str] | None = None, vectors: bool = False

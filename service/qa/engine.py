@@ -284,6 +284,13 @@ class Engine:
         hits = self.retriever.search(snap, parsed, vector, top_k, wanted, mode)
         return Retrieved(snap, parsed, hits, vector, top_k, sources)
 
+    def _retrieve_and_answer(
+        self, question: str, top_k: int, sources: list[str] | None
+    ) -> tuple[Retrieved, Extracted]:
+        """Retrieval and the extractive answer on one snapshot (a retry after a stale one)."""
+        found = self._retrieve(question, top_k, sources, "hybrid")
+        return found, self.answerer.answer(found.snapshot, found.question, found.vector, found.hits)
+
     def _fresh(self, work: Callable[[], T], attempts: int = 3) -> T:
         """Run `work` on the current snapshot; when a newer index version has replaced chunks it read,
         load that version and run it again, so an answer never mixes two versions."""
@@ -312,10 +319,8 @@ class Engine:
             try:
                 extracted = self.answerer.answer(found.snapshot, parsed, found.vector, found.hits)
             except StaleSnapshot:  # e.g. a byline chunk replaced meanwhile: answer on the new version
-                found = self.retrieve(parsed.text, found.top_k, found.sources)
-                extracted = self._fresh(
-                    lambda: self.answerer.answer(found.snapshot, parsed, found.vector, found.hits)
-                )
+                asked = (parsed.text, found.top_k, found.sources)
+                found, extracted = self._fresh(lambda: self._retrieve_and_answer(*asked))
         t2 = time.perf_counter()
         answer, citations = render_answer(extracted)
         cite_pages(found.snapshot, citations)
