@@ -233,11 +233,15 @@ class Ingestor:
                     report.removed += 1
                     report.files.append({"source": source, "outcome": "removed", "reason": ""})
             touched.update(f["source"] for f in report.files if f.get("outcome") == "indexed")
+            # Documents an ingest killed before its bump committed: served by no replica until a version
+            # names them (they count as unchanged here, their files being what was committed).
+            late = self.store.unannounced() - touched
+            touched |= late
             # A whole-folder run sweeps everything (leftovers of killed ingests too); a run over named
             # files only looks at their documents.
             live = self.store.manifest(None if folders else sorted(touched | seen))
             swept = self.store.sweep(live, None if folders else touched)
-            changed = report.indexed or report.removed or swept
+            changed = report.indexed or report.removed or swept or late
             report.index_version = (
                 self.store.bump_version(sorted(touched), pipeline=self.pipeline)
                 if changed

@@ -156,3 +156,28 @@ def test_ingest_and_search_against_a_chroma_server(
     top = ing.store.dense_query(vector, 3)
     assert len(top) == 3 and all(0 < sim <= 1.0001 for _, sim in top)
     assert ing.run().embedded_chunks == 0
+
+
+def test_an_ingest_killed_between_commit_and_bump_is_announced_by_the_next_run(
+    tmp_path: Path, corpus: Path, encoder: Encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ing = ingestor(tmp_path, corpus, encoder)
+    ing.run()
+    first = ing.store.version()
+    edited = sorted(corpus.glob("*.txt"))[0]
+    edited.write_text(read_source(corpus, edited.name) + "\nA quagga was seen.\n", encoding="utf-8")
+
+    def killed(*args: object, **kwargs: object) -> int:
+        raise KeyboardInterrupt  # the process dies after committing, before the version moves
+
+    monkeypatch.setattr(ing.store, "bump_version", killed)
+    with pytest.raises(KeyboardInterrupt):
+        ing.run()
+    monkeypatch.undo()
+    assert ing.store.version() == first and ing.store.unannounced() == {edited.name}
+    # Nothing changed on disk since: the file counts as unchanged, but the run moves the version and
+    # names it, so replicas that update by change records serve it.
+    report = Ingestor(ing.settings, encoder, IndexStore(ing.settings)).run()
+    assert (report.indexed, report.unchanged) == (0, 5)
+    assert report.index_version == first + 1
+    assert ing.store.changes(first, first + 1) == {edited.name}

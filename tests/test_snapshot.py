@@ -323,3 +323,27 @@ def test_the_whole_manifest_is_read_a_page_at_a_time(tmp_path: Path, monkeypatch
     Writer(store).write(_texts(11))
     monkeypatch.setattr(store_module, "MANIFEST_PAGE", 4)  # 11 documents: pages of 4, 4 and 3
     assert sorted(store.manifest()) == sorted(_texts(11))
+
+
+def test_documents_committed_by_an_ingest_killed_before_its_bump_are_named_by_the_next_version(
+    tmp_path: Path,
+) -> None:
+    store = IndexStore(Settings(data_dir=tmp_path / "data"))  # type: ignore[call-arg]
+    writer = Writer(store)
+    writer.write(_texts(5))
+    replica = SnapshotHolder(store)
+    assert replica.refresh() is not None
+    # An ingest commits a document and is killed before it moves the version: nothing announces it.
+    record, chunks = writer.records("killed.txt", "zebra quagga\nharbour")
+    store.put_chunks(chunks)
+    store.commit_documents([record])
+    assert store.unannounced() == {"killed.txt"}
+    # The next version names only what that ingest changed, yet the replica updating by change
+    # records reads the killed ingest's document too, and equals a full load.
+    writer.write({"doc1.txt": "rail cargo"})
+    assert store.changes(store.version() - 1, store.version()) == {"doc1.txt", "killed.txt"}
+    assert store.unannounced() == set()
+    snap = replica.refresh()
+    assert snap is not None and replica.last_load["kind"] == "update"
+    assert "killed.txt" in snap.documents and snap.knows_term("quagga")
+    _same(snap, SnapshotHolder(store).refresh())  # type: ignore[arg-type]

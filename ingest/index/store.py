@@ -139,8 +139,10 @@ class IndexStore:
         version = int(state.get("version", 0)) + 1
         state.update(extra, version=version, updated_at=time.time(), kind="index")
         if changed is not None:
-            # Before the version moves: a replica that sees version N finds what N changed.
-            record = {"kind": "change", "version": version, "sources": json.dumps(sorted(set(changed)))}
+            # Before the version moves: a replica that sees version N finds what N changed, including
+            # documents an ingest killed before its bump committed under the previous version.
+            named = sorted(set(changed) | self.unannounced(version - 1))
+            record = {"kind": "change", "version": version, "sources": json.dumps(named)}
             self._call(
                 lambda: self.docs.upsert(ids=[f"change:{version}"], embeddings=[_DUMMY], metadatas=[record])
             )
@@ -159,6 +161,27 @@ class IndexStore:
         if len(got["ids"]) != len(wanted):
             return None
         return {s for m in got["metadatas"] for s in json.loads(str(m["sources"]))}
+
+    def unannounced(self, version: int | None = None) -> set[str]:
+        """Documents committed while the index was at `version` (default: the current one), so named by
+        no change record yet: an ingest killed between its commits and its bump leaves them, and the
+        next bump must name them or replicas that update by change records never read them."""
+        at = self.version() if version is None else version
+        found: set[str] = set()
+        offset = 0
+        while True:
+            page = self._call(
+                lambda offset=offset: self.docs.get(
+                    where={"$and": [{"kind": "document"}, {"committed_under": {"$gte": at}}]},
+                    include=[],
+                    limit=MANIFEST_PAGE,
+                    offset=offset,
+                )
+            )
+            found.update(i.removeprefix("doc:") for i in page["ids"])
+            if len(page["ids"]) < MANIFEST_PAGE:
+                return found
+            offset += len(page["ids"])
 
     def manifest(self, sources: Iterable[str] | None = None) -> dict[str, DocumentRecord]:
         """Committed documents by source: every one, or those of `sources` that are committed."""
@@ -187,13 +210,15 @@ class IndexStore:
         return {m["source"]: DocumentRecord.from_metadata(m) for m in metas}
 
     def commit_documents(self, records: Sequence[DocumentRecord]) -> None:
-        """Replace the manifest records of documents whose chunks are all written (one call: cheap)."""
+        """Replace the manifest records of documents whose chunks are all written (one call: cheap). Each
+        record notes the version it was committed under, so the next bump can name it (`unannounced`)."""
         if records:
+            under = self.version()
             self._call(
                 lambda: self.docs.upsert(
                     ids=[f"doc:{r.source}" for r in records],
                     embeddings=[_DUMMY] * len(records),
-                    metadatas=[r.to_metadata() for r in records],
+                    metadatas=[{**r.to_metadata(), "committed_under": under} for r in records],
                 )
             )
 
