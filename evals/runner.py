@@ -326,29 +326,30 @@ def run_url(corpus: EvalCorpus, questions: Sequence[Question], args: argparse.Na
 def run_loco(
     opened: dict[str, OpenCorpus], questions: dict[str, list[Question]], args: argparse.Namespace
 ) -> dict[str, CorpusRun]:
-    """For each corpus: fit on the other corpora's dev splits (in memory, `tune.fit`), then score it."""
-    from verbatim.evals.tune import fit, gather
+    """For each corpus: choose the fusion and fit the answer model on the other corpora's dev splits (in
+    memory, `tune.choose_fusion` and `tune.fit`), then score it."""
+    from verbatim.evals.tune import choose_fusion, fit, gather
 
     saved = {name: o.engine.answerer.model for name, o in opened.items()}
-    items = {
-        name: gather(name, o.engine, load_questions(o.corpus.questions, "dev")) for name, o in opened.items()
-    }
+    fusions = {name: o.engine.retriever.config for name, o in opened.items()}
     runs: dict[str, CorpusRun] = {}
     for held_out, target in opened.items():
-        others = [name for name in opened if name != held_out]
+        others = {name: o.engine for name, o in opened.items() if name != held_out}
         print(f"\nLOCO {held_out}: fitting on {', '.join(others)} (dev splits)")
-        model = fit(
-            {name: opened[name].engine for name in others},
-            [item for name in others for item in items[name]],
-            log=lambda line: print(f"  {line}"),
-        )
-        for name, o in opened.items():  # fitting leaves other models in the answerers
+        dev = {name: load_questions(opened[name].corpus.questions, "dev") for name in others}
+        fusion = choose_fusion(others, lambda line: print(f"  {line}"), dev)  # set on the others' engines
+        items = [item for name, engine in others.items() for item in gather(name, engine, dev[name])]
+        model = fit(others, items, log=lambda line: print(f"  {line}"))
+        for name, o in opened.items():  # fitting leaves other models and fusions in the engines
             o.engine.answerer.model = saved[name]
+            o.engine.retriever.config = fusions[name]
         target.engine.answerer.model = model
+        target.engine.retriever.config = fusion
         try:
             runs[held_out] = run_one(target, questions[held_out], args)
         finally:
             target.engine.answerer.model = saved[held_out]
+            target.engine.retriever.config = fusions[held_out]
     return runs
 
 

@@ -42,7 +42,9 @@ TOP_K = 5
 # Used only to build candidates before the grid picks the real ranking weights.
 NEUTRAL = AnswerModel(0.5, 0.3, 0.1, 0.05, 0.9, (0.0,) * len(FEATURES), 0.0, 0.5, 0.0, 10.0, 1.0, 1.0)
 Gold = list[tuple[str, int, int]]  # (source, start, end) of a question's evidence
-FUSION_GRID = [(k, d) for k in (10.0, 30.0, 60.0) for d in (0.5, 0.75, 1.0, 1.5, 2.0)]
+FUSION_GRID = [RetrievalConfig(k, d, 1.0) for k in (10.0, 30.0, 60.0) for d in (0.5, 0.75, 1.0, 1.5, 2.0)] + [
+    RetrievalConfig(0.0, share, round(1 - share, 2), "convex") for share in (0.3, 0.4, 0.5, 0.6, 0.7)
+]
 
 
 @dataclass
@@ -78,13 +80,20 @@ def open_engine(name: str) -> Engine:
     return engine
 
 
-def choose_fusion(engines: dict[str, Engine], log: Callable[[str], None] = print) -> RetrievalConfig:
+def choose_fusion(
+    engines: dict[str, Engine],
+    log: Callable[[str], None] = print,
+    questions: dict[str, list[Question]] | None = None,
+) -> RetrievalConfig:
     """The fusion for every corpus, on the answerable dev questions, by three rules in order:
     1. no corpus's evidence recall@5 falls below plain BM25 over naive 1,000-character chunks of the same
        documents (`--compare`'s baseline): the system must not be worse than the obvious thing anywhere;
     2. the worst corpus's recall@5 is highest (no corpus is traded away for the average);
-    3. the mean MRR is highest. Sets the fusion on every engine."""
-    prepared = {name: _retrieval_items(engine, name) for name, engine in engines.items()}
+    3. the mean MRR is highest. Sets the fusion on every engine. `questions`: each corpus's dev questions
+    (default: read from evals/corpora)."""
+    prepared = {
+        name: _retrieval_items(engine, name, (questions or {}).get(name)) for name, engine in engines.items()
+    }
     floors = {name: _bm25_recall(engine, prepared[name]) for name, engine in engines.items()}
 
     def figures(cfg: RetrievalConfig) -> tuple[bool, float, float]:
@@ -100,7 +109,7 @@ def choose_fusion(engines: dict[str, Engine], log: Callable[[str], None] = print
             mrrs.append(sum(1 / (1 + r) for r in ranks if r is not None) / max(len(ranks), 1))
         return above, min(recalls), float(np.mean(mrrs))
 
-    best = max((RetrievalConfig(k, d, 1.0) for k, d in FUSION_GRID), key=figures)
+    best = max(FUSION_GRID, key=figures)
     log(f"fusion: {best}; BM25-1000 recall@5 {floors}")
     log(f"  (every corpus at or above it, worst recall@5, mean MRR): {figures(best)}")
     return best
@@ -126,10 +135,14 @@ def _bm25_recall(engine: Engine, items: list[tuple[ParsedQuestion, np.ndarray, G
     return found / max(len(items), 1)
 
 
-def _retrieval_items(engine: Engine, name: str) -> list[tuple[ParsedQuestion, np.ndarray, Gold]]:
+def _retrieval_items(
+    engine: Engine, name: str, questions: list[Question] | None = None
+) -> list[tuple[ParsedQuestion, np.ndarray, Gold]]:
     snap = engine.snapshot()
     out = []
-    for q in load_questions(CORPORA / name / "questions.jsonl", "dev"):
+    for q in (
+        questions if questions is not None else load_questions(CORPORA / name / "questions.jsonl", "dev")
+    ):
         if not q.answerable:
             continue
         spans = []
@@ -314,7 +327,11 @@ def main(argv: list[str] | None = None) -> None:
         fusion = choose_fusion(engines)
         items = [item for name in names for item in gather(name, engines[name])]
         model = replace(
-            fit(engines, items), rrf_k=fusion.rrf_k, dense_weight=fusion.dense_weight, lexical_weight=1.0
+            fit(engines, items),
+            rrf_k=fusion.rrf_k,
+            dense_weight=fusion.dense_weight,
+            lexical_weight=fusion.lexical_weight,
+            fusion=fusion.fusion,
         )
         x = feature_rows(engines, items, model)
         y = np.array([1.0 if i.question.answerable else 0.0 for i in items])

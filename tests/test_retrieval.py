@@ -1,14 +1,17 @@
-"""Hybrid retrieval on its own: weighted reciprocal-rank fusion, source filters, near-duplicate collapse."""
+"""Hybrid retrieval on its own: rank and score fusion, source filters, near-duplicate collapse."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from verbatim.ingest.index.records import ChunkRecord
 from verbatim.service.qa.question import parse
-from verbatim.service.qa.retrieval import RetrievalConfig, Retriever
+from verbatim.service.qa.retrieval import RetrievalConfig, Retriever, fuse
 from verbatim.service.qa.snapshot import Snapshot
 
 TEXTS = {
@@ -78,3 +81,34 @@ def test_modes_use_one_side_only() -> None:
     dense = retriever.search(snap, parse("wheat Kazakhstan"), eye[1], top_k=1, mode="dense")
     lexical = retriever.search(snap, parse("wheat Kazakhstan"), eye[1], top_k=1, mode="lexical")
     assert dense[0].chunk.chunk_id == "b" and lexical[0].chunk.chunk_id in {"a", "d"}
+
+
+def test_convex_fusion_keeps_a_margin_that_ranks_alone_lose() -> None:
+    # BM25 finds x far better than anything else, and dense ranks it just below y and z, which dense and
+    # BM25 both find middling. Reciprocal rank sees only ranks, so the two middling chunks win; a convex
+    # sum of normalised scores keeps x's lexical margin.
+    dense = [("y", 0.62), ("z", 0.61), ("x", 0.60), ("w", 0.40)]
+    lexical = [("x", 12.0), ("y", 3.0), ("z", 2.9), ("w", 0.5)]
+    rrf = fuse(dense, lexical, RetrievalConfig(10.0, 1.0, 1.0))
+    assert max(rrf, key=rrf.__getitem__) == "y"
+    convex = fuse(dense, lexical, RetrievalConfig(0.0, 0.5, 0.5, "convex"))
+    assert max(convex, key=convex.__getitem__) == "x"
+    # Each side is normalised to [0, 1] (BM25 from 0, dense from its list's last similarity), weighted.
+    assert convex["x"] == pytest.approx(0.5 * (0.20 / 0.22) + 0.5 * 1.0)
+    assert convex["w"] == pytest.approx(0.5 * 0.0 + 0.5 * (0.5 / 12.0))
+    # A list of one, or one side empty, still scores its chunks.
+    assert fuse([("a", 0.3)], [], RetrievalConfig(0.0, 0.6, 0.4, "convex")) == {"a": 0.6}
+
+
+def test_the_answer_model_names_its_fusion(tmp_path: Path) -> None:
+    from verbatim.service.qa.answer_model import MODEL_FILE, AnswerModel, AnswerModelError
+
+    data = json.loads(MODEL_FILE.read_text())
+    assert AnswerModel.load().fusion == data.get("fusion", "rrf")
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps({**data, "fusion": "max"}))
+    with pytest.raises(AnswerModelError, match="fusion must be"):
+        AnswerModel.load(path)
+    del data["fusion"]  # a model fitted before fusion was a choice: reciprocal rank
+    path.write_text(json.dumps(data))
+    assert AnswerModel.load(path).fusion == "rrf"

@@ -8,7 +8,7 @@ start, never a silent fallback to other numbers. The code carries no second copy
   probability (checked per corpus by the eval's reliability table and ECE);
 - the operating point: answer at `confidence >= answer_at`, answer hedged between `abstain_below` and
   `answer_at`, abstain below `abstain_below`;
-- retrieval fusion: `rrf_k`, `dense_weight`, `lexical_weight` (the candidates everything above was
+- retrieval fusion: `fusion`, `rrf_k`, `dense_weight`, `lexical_weight` (the candidates everything above was
   fitted on come from this fusion, so it lives here too).
 """
 
@@ -33,6 +33,7 @@ FEATURES = (
 )
 
 Decision = Literal["answer", "hedge", "abstain"]
+Fusion = Literal["rrf", "convex"]  # how retrieval merges its dense and lexical lists (`retrieval.fuse`)
 
 
 class AnswerModelError(RuntimeError):
@@ -52,9 +53,10 @@ class AnswerModel:
     bias: float
     answer_at: float
     abstain_below: float
-    rrf_k: float  # retrieval fusion: weighted reciprocal rank, dense and lexical weights
+    rrf_k: float  # retrieval fusion (`retrieval.fuse`): reciprocal rank's k, dense and lexical weights
     dense_weight: float
     lexical_weight: float
+    fusion: Fusion = "rrf"
 
     @classmethod
     def load(cls, path: Path = MODEL_FILE) -> AnswerModel:
@@ -71,13 +73,16 @@ class AnswerModel:
                 f"{path} was fitted for features {data.get('features')}, the code has {list(FEATURES)}: "
                 "run evals/tune.py"
             )
-        names = [f.name for f in fields(cls)]
+        names = [f.name for f in fields(cls) if f.name != "fusion"]
         missing = [n for n in names if n not in data]
         if missing:
             raise AnswerModelError(f"{path} lacks {', '.join(missing)}: run evals/tune.py")
         try:
             numbers = {n: float(data[n]) for n in names if n != "weights"}
-            model = cls(weights=tuple(float(v) for v in data["weights"]), **numbers)
+            fusion = data.get("fusion", "rrf")
+            if fusion not in ("rrf", "convex"):
+                raise AnswerModelError(f"{path}: fusion must be 'rrf' or 'convex', not {fusion!r}")
+            model = cls(weights=tuple(float(v) for v in data["weights"]), fusion=fusion, **numbers)
         except (TypeError, ValueError) as exc:
             raise AnswerModelError(f"{path} has a malformed value: {exc}") from exc
         if len(model.weights) != len(FEATURES) or not 0 <= model.abstain_below <= model.answer_at <= 1:

@@ -155,7 +155,12 @@ class Engine:
     def retriever(self) -> Retriever:
         if self._retriever is None:
             model = self.answerer.model
-            config = RetrievalConfig(model.rrf_k, model.dense_weight, model.lexical_weight)
+            config = RetrievalConfig(
+                model.rrf_k,
+                model.dense_weight,
+                model.lexical_weight,
+                model.fusion,
+            )
             self._retriever = Retriever(self.store, self.encoder, config)
         return self._retriever
 

@@ -1,4 +1,5 @@
-"""Hybrid retrieval: dense search in Chroma + BM25 (`lexical.py`), fused by weighted reciprocal rank.
+"""Hybrid retrieval: dense search in Chroma + BM25 (`lexical.py`), fused (`fuse`: a weighted sum of
+normalised scores, or weighted reciprocal rank; which one is fitted, `answer_model.json`).
 
 A question asking who wrote an article is searched by its topic, and the byline passage of the article
 found is kept among the hits (`service/authorship.py`)."""
@@ -15,6 +16,7 @@ import numpy as np
 from verbatim.ingest.index.embedder import Encoder
 from verbatim.ingest.index.records import ChunkRecord
 from verbatim.ingest.index.store import IndexStore
+from verbatim.service.qa.answer_model import Fusion
 from verbatim.service.qa.authorship import byline_span
 from verbatim.service.qa.question import ParsedQuestion
 from verbatim.service.qa.snapshot import Snapshot
@@ -31,6 +33,7 @@ class RetrievalConfig:
     rrf_k: float
     dense_weight: float
     lexical_weight: float
+    fusion: Fusion = "rrf"
     fetch: int = 30
     duplicate_jaccard: float = 0.6
 
@@ -68,14 +71,12 @@ class Retriever:
         """Top chunks for the question, near-duplicates collapsed."""
         cfg = self.config
         fetch = max(cfg.fetch, top_k * 4)
-        scores: dict[str, float] = {}
-        if mode in ("hybrid", "dense"):
-            for rank, (chunk_id, _) in enumerate(self._dense(snapshot, query_vector, fetch, sources)):
-                scores[chunk_id] = scores.get(chunk_id, 0.0) + cfg.dense_weight / (cfg.rrf_k + rank + 1)
+        dense = self._dense(snapshot, query_vector, fetch, sources) if mode in ("hybrid", "dense") else []
+        lexical: list[tuple[str, float]] = []
         if mode in ("hybrid", "lexical"):
             query = [t for t in terms(question.searched) if snapshot.knows_term(t)]
-            for rank, (chunk_id, _) in enumerate(snapshot.lexical.search(query, fetch, sources)):
-                scores[chunk_id] = scores.get(chunk_id, 0.0) + cfg.lexical_weight / (cfg.rrf_k + rank + 1)
+            lexical = snapshot.lexical.search(query, fetch, sources)
+        scores = fuse(dense, lexical, cfg)
         ordered = sorted(scores.items(), key=lambda kv: -kv[1])
         hits: list[Hit] = []
         kept_shingles: list[frozenset[str]] = []
@@ -108,6 +109,33 @@ class Retriever:
         # Chunks this version does not have belong to an ingest in flight (or one it replaced): ignore.
         live = snapshot.lexical.live_among([cid for cid, _ in found])
         return [(cid, sim) for cid, sim in found if cid in live]
+
+
+def fuse(
+    dense: list[tuple[str, float]], lexical: list[tuple[str, float]], cfg: RetrievalConfig
+) -> dict[str, float]:
+    """One score per chunk from the dense (cosine) and lexical (BM25) lists, each best first.
+
+    `rrf`: weighted reciprocal rank, which only sees ranks. `convex`: a weighted sum of the scores, each
+    list min-max normalised (BM25's floor is 0; the dense floor is the list's last similarity), so a chunk
+    that one side finds far better than anything else keeps that margin (Bruch et al., "An Analysis of
+    Fusion Functions for Hybrid Retrieval", 2023). A chunk missing from a list gets 0 from it."""
+    scores: dict[str, float] = {}
+    if cfg.fusion == "convex":
+        sides = (
+            (cfg.dense_weight, dense, dense[-1][1] if dense else 0.0),
+            (cfg.lexical_weight, lexical, 0.0),
+        )
+        for weight, found, floor in sides:
+            span = found[0][1] - floor if found else 0.0
+            for chunk_id, score in found:
+                share = (score - floor) / span if span > 0 else 1.0
+                scores[chunk_id] = scores.get(chunk_id, 0.0) + weight * share
+        return scores
+    for weight, found in ((cfg.dense_weight, dense), (cfg.lexical_weight, lexical)):
+        for rank, (chunk_id, _) in enumerate(found):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (cfg.rrf_k + rank + 1)
+    return scores
 
 
 def _with_byline(snapshot: Snapshot, hits: list[Hit], query_vector: np.ndarray, top_k: int) -> list[Hit]:
