@@ -178,6 +178,36 @@ def test_pdf_pages_and_outline_headings() -> None:
     assert read_pdf(Path("c.pdf"), "c.pdf", make_pdf(), ReadLimits()) == doc
 
 
+def test_a_pdf_without_an_outline_has_its_capitalised_lines_as_headings() -> None:
+    """A man page printed to PDF: no outline, no blank lines; its sections are lines in capitals."""
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=11)
+    pdf.add_page()
+    lines = [
+        "CRANE(1)                     Harbour Manual                     CRANE(1)",
+        "NAME",
+        "crane - move containers from ship to quay",
+        "DESCRIPTION",
+        "If a load is given, crane lifts it before doing anything",
+        "else. Otherwise it waits for the next ship to berth at the quay.",
+        "ENVIRONMENT VARIABLES",
+        "CRANE_WIND",
+        "The wind speed above which the crane stops, in metres per second.",
+        "A---M---B",
+    ]
+    for line in lines:
+        pdf.cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
+    doc = read_pdf(Path("crane.pdf"), "crane.pdf", bytes(pdf.output()), ReadLimits())
+    assert isinstance(doc, ParsedDocument)
+    headings = [doc.text[b.start : b.end] for b in doc.blocks if b.kind == "heading"]
+    assert headings == ["NAME", "DESCRIPTION", "ENVIRONMENT VARIABLES"]  # not a variable, not a diagram
+    paragraphs = [doc.text[b.start : b.end] for b in doc.blocks if b.kind == "paragraph"]
+    # The sentence after DESCRIPTION is one paragraph, whole across its line break.
+    assert "If a load is given, crane lifts it before doing anything\nelse. Otherwise it waits" in "".join(
+        p for p in paragraphs if p.startswith("If a load")
+    )
+
+
 def test_bad_pdfs_have_reasons() -> None:
     good = make_pdf()
     cases = {

@@ -3,7 +3,8 @@
 Pages are laid out one after another, separated by a blank line ("\n\n"), and each is a `Page` span so
 every chunk and citation can name the page it starts on. Within a page, paragraphs are runs of lines
 separated by a blank line or ended by a short line that closes a sentence (the usual layout of justified
-text); a line that matches an outline (bookmark) title on that page is a heading at the outline's depth.
+text); a line that matches an outline (bookmark) title on that page is a heading at the outline's depth. A PDF
+without an outline (a man page printed to PDF) has its short capitalised lines as section headings.
 
 Refused with a reason, never a traceback: no text layer (scanned: OCR it first), password protected,
 more pages than `VERBATIM_MAX_PDF_PAGES`, truncated or malformed files.
@@ -27,6 +28,7 @@ from verbatim.ingest.reader import ReadProblem
 log = logging.getLogger("verbatim.formats.pdf")
 _SENTENCE_END = re.compile(r"[.!?:;)\"”’]$")
 _NORMAL = re.compile(r"[\W_]+")
+_CAPS_HEADING_WORDS = 4
 _NUMBERING = re.compile(r"^(?:[0-9]+|[a-z]|[ivxlc]+)(?:[0-9a-z]*)$")
 
 
@@ -68,7 +70,7 @@ def _read(path: Path, source: str, data: bytes, limits: ReadLimits) -> ParsedDoc
     builder = TextBuilder()
     for index, page in enumerate(reader.pages):
         builder.start_page()
-        _layout_page(tidy_lines(page.extract_text() or ""), headings.get(index, []), builder)
+        _layout_page(tidy_lines(page.extract_text() or ""), headings.get(index, []), builder, not headings)
         builder.end_page(index + 1)
     if not builder.blocks:
         return ReadProblem(source, "no text layer; OCR it first")
@@ -127,8 +129,27 @@ def _heading_level(line: str, headings: list[tuple[str, int]]) -> int:
     return 0
 
 
-def _layout_page(text: str, headings: list[tuple[str, int]], builder: TextBuilder) -> None:
-    """Headings and paragraphs of one page's text (lines as pypdf extracted them)."""
+def _caps_heading(line: str) -> bool:
+    """A short line in capitals without closing punctuation: a section heading of a PDF without an
+    outline ("NAME", "SEE ALSO", "EXIT STATUS" in a man page printed to PDF)."""
+    letters = [ch for ch in line if ch.isalpha()]
+    visible = len(line) - line.count(" ")
+    return (
+        len(letters) >= 2
+        and len(letters) >= 0.8 * visible  # not a diagram ("A---M---B") or a variable ("LC_ALL")
+        and "_" not in line
+        and len(line.split()) <= _CAPS_HEADING_WORDS
+        and all(ch.isupper() for ch in letters)
+        and not line.endswith((".", ",", ";", ":"))
+        and not line.startswith("-")
+    )
+
+
+def _layout_page(
+    text: str, headings: list[tuple[str, int]], builder: TextBuilder, caps_headings: bool = False
+) -> None:
+    """Headings and paragraphs of one page's text (lines as pypdf extracted them). `caps_headings`:
+    the document has no outline, so capitalised short lines are its section headings."""
     lines = text.split("\n")
     widths = [len(line.strip()) for line in lines if len(line.strip()) > 20]
     typical = statistics.median(widths) if widths else 0
@@ -144,7 +165,7 @@ def _layout_page(text: str, headings: list[tuple[str, int]], builder: TextBuilde
         if not line:
             flush()
             continue
-        level = _heading_level(line, headings)
+        level = _heading_level(line, headings) or (1 if caps_headings and _caps_heading(line) else 0)
         if level:
             flush()
             builder.add(inline(line), "heading", level)
