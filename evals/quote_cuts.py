@@ -31,7 +31,9 @@ module's tests pin each rule on synthetic text):
 4. the whitespace after it holds a line break and the next line starts a block (rule 4 of the start,
    seen from above: a marker, a heading, a table row, a fence, or a change of indentation other than
    a list item's wrapped line), or the
-   next line is an underline (the quote was a heading), or the quote's last line is a table row.
+   next line is an underline (the quote was a heading), or the quote's last line is a table row
+   (`|`, or a row of a column-aligned table: it and the next line have cells, after gaps of two or
+   more spaces, starting at a shared column; the same rule marks a start clean).
 
 A document that is not hard-wrapped (most of its lines of 40 characters or more are longer than 100:
 web pages and DOCX read as one line per paragraph, unwrapped Markdown) has no line break inside a
@@ -42,7 +44,8 @@ Everything else is a cut: a quote that starts or stops mid-line inside a sentenc
 at a line break while the same paragraph goes on with the sentence on the next line. Known blind spots,
 accepted: an abbreviation such as "e.g." followed by a space counts as a sentence end, and in a
 paragraph whose first line is indented, a quote starting on the second line (or ending on the
-first) counts as a block boundary. Both can only under-count cuts.
+first) counts as a block boundary; two lines of justified prose whose double spaces happen to share
+a column count as table rows. All of these can only under-count cuts.
 """
 
 from __future__ import annotations
@@ -77,6 +80,19 @@ class CutReport:
 
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
+
+
+def _gap_columns(line: str) -> set[int]:
+    """Columns where text resumes after a gap of two or more spaces inside the line (table cells)."""
+    indent = _indent(line)
+    return {m.end() for m in re.finditer(r" {2,}(?=\S)", line.rstrip()) if m.start() > indent}
+
+
+def _aligned_rows(a: str, b: str) -> bool:
+    """Two lines of a column-aligned table: cells start at a shared column, and one of the lines has
+    at least three cells."""
+    ca, cb = _gap_columns(a), _gap_columns(b)
+    return bool(ca & cb) and max(len(ca), len(cb)) >= 2
 
 
 def _content_column(line: str) -> int:
@@ -123,7 +139,7 @@ def _start_clean(text: str, start: int) -> bool:
     line = _line_at(text, start)
     previous = _line_at(text, len(kept) - 1)
     shifted = _indent(line) not in (_indent(previous), _content_column(previous))
-    if _BLOCK_START.match(line) or shifted:
+    if _BLOCK_START.match(line) or shifted or _aligned_rows(previous, line):
         return True
     return bool(_UNDERLINE.match(previous) or _OWN_BLOCK_LINE.match(previous))
 
@@ -145,7 +161,7 @@ def _end_clean(text: str, end: int, start: int) -> bool:
     last = _line_at(text, max(start, stop - 1))
     following = _line_at(text, stop + len(gap))
     shifted = _indent(following) not in (_indent(last), _content_column(last))
-    if _BLOCK_START.match(following) or shifted:
+    if _BLOCK_START.match(following) or shifted or _aligned_rows(last, following):
         return True
     return bool(_UNDERLINE.match(following) or _OWN_BLOCK_LINE.match(last))
 

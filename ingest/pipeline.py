@@ -38,7 +38,7 @@ from verbatim.ingest.sections import block_sections, section_spans, unit_groups
 from verbatim.ingest.segmenter import Article, segment
 from verbatim.settings import Settings
 
-PIPELINE_VERSION = "7"  # bump when reading, cleaning, segmenting or chunking rules change: forces re-indexing
+PIPELINE_VERSION = "8"  # bump when reading, cleaning, segmenting or chunking rules change: forces re-indexing
 EMBED_BATCH_CHUNKS = 256
 _EMPTY = np.zeros((0,), dtype=np.float32)
 

@@ -95,6 +95,28 @@ def test_a_line_break_ends_a_paragraph_in_text_that_is_not_hard_wrapped() -> Non
     assert cut(wrapped, "weekdays and calls at the lighthouse landing.") == (True, False)
 
 
+def test_rows_of_a_column_aligned_table_are_whole() -> None:
+    table = (
+        "Various examples, as the text wraps them before and after the table below it:\n"
+        "   Lang     Territory       Directory\n"
+        "   English  United Kingdom  /usr/share/man/en_GB\n"
+        "   French   Canada          /usr/share/man/fr_CA\n"
+        "   Japanese Japan           /usr/share/man/ja_JP (or EUC-J) /x\n"
+        "And a wrapped sentence with  two spaces that goes\non past its line break.\n"
+    )
+    assert cut(table, "English  United Kingdom  /usr/share/man/en_GB") == (False, False)
+    assert cut(
+        table,
+        "English  United Kingdom  /usr/share/man/en_GB\n   French   Canada          /usr/share/man/fr_CA",
+    ) == (
+        False,
+        False,
+    )
+    assert cut(table, "Japanese Japan           /usr/share/man/ja_JP (or EUC-J) /x") == (False, False)
+    # Prose is still cut at its line break, double spaces or not.
+    assert cut(table, "And a wrapped sentence with  two spaces that goes") == (False, True)
+
+
 def test_ece_auc_and_reliability_table() -> None:
     # perfectly calibrated within bins: conf 0.05 with 0/2 answerable would be |0-0.05|
     conf = [0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.1, 0.1]

@@ -207,6 +207,36 @@ def test_plain_text_paragraphs_headings_options(tmp_path: Path) -> None:
     assert doc.section_path(detail.start) == ("Widget Specification", "1. Introduction", "1.1 Details")
 
 
+def test_plain_text_column_tables_are_rows_and_justified_prose_is_not(tmp_path: Path) -> None:
+    text = (
+        "Manual page directories\n"
+        "=======================\n\n"
+        "   Directories are named after the language and territory of the\n"
+        "   pages they hold, as the examples below show for a few of them.\n"
+        "   Various examples:\n"
+        "   Lang     Territory       Directory\n"
+        "   English  United Kingdom  /usr/share/man/en_GB\n"
+        "   French   Canada          /usr/share/man/fr_CA\n"
+        "   Japanese Japan           /usr/share/man/ja_JP (or EUC-J) /x\n\n"
+        "   be  disabled  if  levels  is set to zero (0).  A value  of  fifteen\n"
+        "   will select all of them, which is  the  most  useful  setting  for\n"
+        "   a  machine  whose  jobs  must  all  be  logged  at  all  times.\n"
+    )
+    doc = parse(tmp_path, "dirs.txt", text)
+    rows = [doc.text[b.start : b.end] for b in doc.blocks if b.kind == "table_row"]
+    assert rows == [
+        "Lang     Territory       Directory",
+        "English  United Kingdom  /usr/share/man/en_GB",
+        "French   Canada          /usr/share/man/fr_CA",
+        "Japanese Japan           /usr/share/man/ja_JP (or EUC-J) /x",  # one gap hidden by a space
+    ]
+    assert ("paragraph", "Various examples:") in [
+        (k, t.split("\n")[-1].strip()) for k, t in kinds(doc)
+    ]  # the lead-in ends its paragraph
+    justified = [t for k, t in kinds(doc) if k == "paragraph" and t.startswith("be  disabled")]
+    assert len(justified) == 1 and justified[0].endswith("at  all  times.")
+
+
 def test_unwrapped_text_keeps_the_page_pipeline(tmp_path: Path) -> None:
     line = "A long paragraph on one line, as scraped pages have them, " * 5
     doc = parse(tmp_path, "page.txt", f"Title Of Page\n{line}\n{line}\n")

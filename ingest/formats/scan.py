@@ -13,7 +13,9 @@ Both formats mark structure by line shape and indentation only, so one scanner s
   the same line); definition-style entries (a short term line followed by more-indented text); reST
   field lists (`:param x: …`);
 - tables: each line of a grid table (`| a | b |`) or a simple table between `===` rules is a row;
-  border lines are markup;
+  border lines are markup; in plain text also each line of a column-aligned table (three or more
+  lines at one indent whose cells, separated by two or more spaces, start at two or more shared
+  columns: the examples table of a spec, the units table of a man page);
 - code (reST only): the indented block after a paragraph ending in `::`, and the body of the
   `code`, `code-block`, `sourcecode`, `literalinclude`, `highlight` and `doctest` directives; other
   directives (`note`, `versionadded`, …) hold prose, whose lines are scanned as usual; comments and
@@ -41,6 +43,8 @@ _DIRECTIVE = re.compile(r"^(\s*)\.\.\s+([\w:-]+)::")
 _COMMENT = re.compile(r"^(\s*)\.\.(?:\s|$)")
 _GRID_BORDER = re.compile(r"^\s*\+[-=+:]+\+\s*$")
 _SIMPLE_RULE = re.compile(r"^\s*=+(?:\s+=+)+\s*$")
+_CELL_GAP = re.compile(r"\s{2,}(?=\S)")
+_COLUMN_ROWS = 3  # lines that make a column-aligned table (two could be prose that happens to align)
 _CODE_DIRECTIVES = frozenset({"code", "code-block", "sourcecode", "literalinclude", "highlight", "doctest"})
 _TERM_MAX_WORDS = 8
 _HEADING_MAX_WORDS = 12
@@ -81,6 +85,10 @@ class Scanner:
             return self._table(n)
         if _ADORNMENT.match(line):
             return n + 1  # a transition (horizontal rule): markup
+        if not self.rst:
+            end = self._column_table_end(n)
+            if end is not None:
+                return self._column_rows(n, end)
         if self._item_start(n):
             return self._item(n)
         return self._paragraph(n)
@@ -222,6 +230,40 @@ class Scanner:
         # A simple table ends with a rule after its rows; a blank line ends a grid table.
         return m
 
+    def _cell_starts(self, n: int) -> set[int]:
+        """Columns where a cell after the first begins (after a gap of two or more spaces)."""
+        line = self.lines.line(n).rstrip()
+        if "|" in line:  # a bordered table: its rows can span lines, left to the paragraph rules
+            return set()
+        indent = self.lines.indent(n)
+        return {m.end() for m in _CELL_GAP.finditer(line) if m.start() > indent}
+
+    def _column_table_end(self, n: int) -> int | None:
+        """The line after a column-aligned table starting at line n, or None if none starts there: its
+        first three lines each share two cell columns with the line before, later rows one, within the
+        columns seen (a cell with a single space inside, "UJIS (or EUC-J) /usr/…", hides one gap).
+        Justified prose also has double spaces, but not at the same columns three lines running."""
+        lines = self.lines
+        previous = self._cell_starts(n)
+        seen = set(previous)
+        m = n + 1
+        while m < len(lines) and not lines.blank(m) and lines.indent(m) == lines.indent(n):
+            starts = self._cell_starts(m)
+            shared = len(starts & previous)
+            if not (shared >= 2 or (m - n >= _COLUMN_ROWS and shared >= 1 and starts <= seen)):
+                break
+            previous, m = starts, m + 1
+            seen |= starts
+        return m if m - n >= _COLUMN_ROWS else None
+
+    def _column_rows(self, n: int, end: int) -> int:
+        for m in range(n, end):
+            start, stop = self.lines.spans[m]
+            block = self.lines.block_span(start, stop, "table_row")
+            if block is not None:
+                self.blocks.append(block)
+        return end
+
     def _item_start(self, n: int) -> bool:
         lines = self.lines
         line = lines.line(n)
@@ -279,6 +321,8 @@ class Scanner:
                 break
             if lines.indent(m) < lines.indent(n) and self._item_start(m):
                 break
+            if not self.rst and self._column_table_end(m) is not None:
+                break  # "Various examples:" then the table's rows
             m += 1
         if m < len(lines) and _ADORNMENT.match(lines.line(m)) and m == n + 1:
             m += 1  # an adornment that is not a title underline (too short): part of this text
