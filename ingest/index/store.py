@@ -172,7 +172,9 @@ class IndexStore:
         while True:
             page = self._call(
                 lambda offset=offset: self.docs.get(
-                    where={"$and": [{"kind": "document"}, {"committed_under": {"$gte": at}}]},
+                    where={
+                        "committed_under": {"$gte": at}
+                    },  # only manifest records carry it: one indexed key
                     include=[],
                     limit=MANIFEST_PAGE,
                     offset=offset,
