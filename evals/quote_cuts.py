@@ -62,6 +62,7 @@ _BLOCK_START = re.compile(
 _UNDERLINE = re.compile(r"[ \t]*([=\-~^*+#\"])\1{2,}[ \t]*$")
 _OWN_BLOCK_LINE = re.compile(r"[ \t]*(?:#|\||```|~~~)")
 _LIST_MARKER = re.compile(r"[ \t]*(?:[-*+•]|\d{1,3}[.)]|\([a-zA-Z0-9]{1,3}\))[ \t]+")
+_CELL_GAP = re.compile(r" {2,}(?=\S)")
 _MARKER_ONLY = re.compile(r"[ \t]*(?:[-*+•]|\d{1,3}[.)]|\([a-zA-Z0-9]{1,3}\)|#{1,6}|>)[ \t]+$")
 
 
@@ -85,7 +86,7 @@ def _indent(line: str) -> int:
 def _gap_columns(line: str) -> set[int]:
     """Columns where text resumes after a gap of two or more spaces inside the line (table cells)."""
     indent = _indent(line)
-    return {m.end() for m in re.finditer(r" {2,}(?=\S)", line.rstrip()) if m.start() > indent}
+    return {m.end() for m in _CELL_GAP.finditer(line.rstrip()) if m.start() > indent}
 
 
 def _aligned_rows(a: str, b: str) -> bool:

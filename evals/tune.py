@@ -326,13 +326,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         fusion = choose_fusion(engines)
         items = [item for name in names for item in gather(name, engines[name])]
-        model = replace(
-            fit(engines, items),
-            rrf_k=fusion.rrf_k,
-            dense_weight=fusion.dense_weight,
-            lexical_weight=fusion.lexical_weight,
-            fusion=fusion.fusion,
-        )
+        model = replace(fit(engines, items), **fusion.fitted())
         x = feature_rows(engines, items, model)
         y = np.array([1.0 if i.question.answerable else 0.0 for i in items])
         groups = np.array([i.corpus for i in items])

@@ -154,13 +154,7 @@ class Engine:
     @property
     def retriever(self) -> Retriever:
         if self._retriever is None:
-            model = self.answerer.model
-            config = RetrievalConfig(
-                model.rrf_k,
-                model.dense_weight,
-                model.lexical_weight,
-                model.fusion,
-            )
+            config = RetrievalConfig.of(self.answerer.model)
             self._retriever = Retriever(self.store, self.encoder, config)
         return self._retriever
 

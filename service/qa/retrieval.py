@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from verbatim.ingest.index.embedder import Encoder
 from verbatim.ingest.index.records import ChunkRecord
 from verbatim.ingest.index.store import IndexStore
-from verbatim.service.qa.answer_model import Fusion
+from verbatim.service.qa.answer_model import AnswerModel, Fusion
 from verbatim.service.qa.authorship import byline_span
 from verbatim.service.qa.question import ParsedQuestion
 from verbatim.service.qa.snapshot import Snapshot
@@ -27,8 +27,9 @@ Mode = Literal["hybrid", "dense", "lexical"]
 
 @dataclass(frozen=True)
 class RetrievalConfig:
-    """Fusion parameters. The weights are fitted (`answer_model.json`, via `AnswerModel.retrieval`);
-    how many candidates each side fetches and what counts as a near-duplicate are design choices."""
+    """Fusion parameters. The fusion and its weights are fitted (`answer_model.json`: `of` reads them,
+    `fitted` writes them back); how many candidates each side fetches and what counts as a near-duplicate
+    are design choices."""
 
     rrf_k: float
     dense_weight: float
@@ -36,6 +37,20 @@ class RetrievalConfig:
     fusion: Fusion = "rrf"
     fetch: int = 30
     duplicate_jaccard: float = 0.6
+
+    @classmethod
+    def of(cls, model: AnswerModel) -> RetrievalConfig:
+        """The fusion an answer model was fitted with."""
+        return cls(model.rrf_k, model.dense_weight, model.lexical_weight, model.fusion)
+
+    def fitted(self) -> dict[str, Any]:
+        """The fitted fields, as `AnswerModel` names them (for `dataclasses.replace`)."""
+        return {
+            "rrf_k": self.rrf_k,
+            "dense_weight": self.dense_weight,
+            "lexical_weight": self.lexical_weight,
+            "fusion": self.fusion,
+        }
 
 
 @dataclass
