@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -112,3 +113,22 @@ def test_the_answer_model_names_its_fusion(tmp_path: Path) -> None:
     del data["fusion"]  # a model fitted before fusion was a choice: reciprocal rank
     path.write_text(json.dumps(data))
     assert AnswerModel.load(path).fusion == "rrf"
+
+
+class ApproximateStore(FakeStore):
+    """Dense search as an approximate (HNSW) index sometimes answers it: the nearest chunk missed."""
+
+    def dense_query(
+        self, vector: np.ndarray, n: int, sources: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]:
+        return super().dense_query(vector, n + 1, sources)[1:]
+
+
+def test_a_small_index_is_searched_exactly_and_a_large_one_by_the_store() -> None:
+    retriever, snap, eye = _setup()
+    retriever.store = ApproximateStore(retriever.store.chunks)  # type: ignore[attr-defined]
+    query = parse("ferry Caspian")
+    assert snap.vectors is not None  # held in memory: the store's approximate answer is never asked
+    assert retriever.search(snap, query, eye[1], top_k=1, mode="dense")[0].chunk.chunk_id == "b"
+    large = dataclasses.replace(snap, vectors=None)  # an index past the chunk cache: the store answers
+    assert retriever.search(large, query, eye[1], top_k=1, mode="dense")[0].chunk.chunk_id != "b"

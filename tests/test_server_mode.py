@@ -204,10 +204,15 @@ class Traffic:
 
 
 def test_chroma_killed_and_restarted_during_requests(cluster: Cluster) -> None:
-    with cluster.api("api-fault") as api:
+    # Two API processes on one Chroma server: one holds the whole (small) index in memory and searches
+    # it exactly; the other is told its index is larger than its chunk cache, so it searches Chroma and
+    # reads chunks from it, as a large index does. While Chroma is down the first keeps answering and
+    # the second answers 503 "unreachable" (never a 500 or a hang); both recover without a restart.
+    with cluster.api("api-fault", VERBATIM_CHUNK_CACHE=10) as api, cluster.api("api-memory") as memory:
         ready = api.wait_ready(headers=AUTH)
+        memory_ready = memory.wait_ready(headers=AUTH)
         pid = api.proc.pid if api.proc else 0
-        with Traffic(api.url) as traffic:
+        with Traffic(api.url) as traffic, Traffic(memory.url, workers=2) as held:
             time.sleep(2)
             killed_at = time.monotonic()
             cluster.chroma.stop()  # SIGKILL
@@ -217,6 +222,7 @@ def test_chroma_killed_and_restarted_during_requests(cluster: Cluster) -> None:
                 time.sleep(0.05)
             first_503 = min(r[0] + r[4] for r in traffic.since(killed_at) if r[2] == 503) - killed_at
             time.sleep(3)
+            during = held.since(killed_at)
             restarted_at = time.monotonic()
             cluster.chroma.start()
             chroma_up = time.monotonic() - restarted_at
@@ -230,6 +236,7 @@ def test_chroma_killed_and_restarted_during_requests(cluster: Cluster) -> None:
         again = api.wait_ready(timeout=30, headers=AUTH)
         assert again["chunks"] == ready["chunks"] and again["index_version"] == ready["index_version"]
         assert api.proc is not None and api.proc.pid == pid and api.proc.poll() is None  # never restarted
+        assert memory.wait_ready(timeout=30, headers=AUTH)["index_version"] == memory_ready["index_version"]
     statuses = {r[2] for r in results}
     assert statuses <= {200, 503}, [r for r in results if r[2] not in (200, 503)][:5]
     outage = [r for r in results if r[2] == 503]
@@ -237,6 +244,9 @@ def test_chroma_killed_and_restarted_during_requests(cluster: Cluster) -> None:
     assert max(r[4] for r in results) < 30  # nothing hung
     by_op = {op: sum(1 for r in outage if r[1] == op) for op in ("ask", "search", "document")}
     assert by_op["document"] == 0  # documents are served from the snapshot and the files, Chroma or not
+    # The index held in memory answered every question of the outage.
+    assert {r[1] for r in during} >= {"ask", "search"}, during[:3]
+    assert all(r[2] == 200 for r in held.results), [r for r in held.results if r[2] != 200][:3]
     report(
         "chroma-outage",
         {
@@ -248,9 +258,11 @@ def test_chroma_killed_and_restarted_during_requests(cluster: Cluster) -> None:
             "recovered_after_restart_s": round(recovered, 2),
             "max_latency_s": round(max(r[4] for r in results), 2),
             "chunks_before": ready["chunks"],
+            "in_memory_index_requests_during_outage": len(during),
+            "in_memory_index_non_200": sum(1 for r in held.results if r[2] != 200),
         },
     )
-    assert_clean_logs(api)
+    assert_clean_logs(api, memory)
 
 
 def _extra_documents(corpus: Path, count: int) -> list[str]:

@@ -198,6 +198,10 @@ def _same(a: Snapshot, b: Snapshot) -> None:
         ]
     for word in ("zebra", "quagga", "wheat"):
         assert (word in a.vocabulary) == (word in b.vocabulary)
+    if a.vectors is not None and b.vectors is not None:  # exact dense search: same rows, same answers
+        assert sorted(a.vectors.ids) == sorted(b.vectors.ids)
+        for probe in np.eye(8, dtype=np.float32):
+            assert a.vectors.search(probe, 20) == b.vectors.search(probe, 20)
 
 
 @pytest.mark.parametrize("record_changes", [True, False], ids=["changelog", "manifest-diff"])
@@ -226,6 +230,7 @@ def test_an_update_applies_only_the_change_and_equals_a_full_rebuild(
         assert holder.last_load["kind"] == "update"
         assert holder.last_load["documents"] == len(docs) + len(removed)  # the change, not the corpus
         _same(snap, SnapshotHolder(store).refresh())  # type: ignore[arg-type]
+        assert snap.vectors is not None and len(snap.vectors) == snap.chunk_count
         snapshots.append(snap)
     # Every earlier snapshot still reads its own version whole: its index never moved ...
     assert snapshots[0].lexical.search(["zebra"], 5) == []
@@ -252,6 +257,26 @@ def test_many_updates_keep_the_segment_count_bounded(tmp_path: Path) -> None:
     snap = holder.current
     assert snap is not None and len(snap.lexical.segments) <= 12
     _same(snap, SnapshotHolder(store).refresh())  # type: ignore[arg-type]
+
+
+def test_a_small_index_is_searched_exactly_until_it_outgrows_the_chunk_cache(tmp_path: Path) -> None:
+    store = IndexStore(Settings(data_dir=tmp_path / "data"))  # type: ignore[call-arg]
+    writer = Writer(store)
+    writer.write(_texts(10))  # 30 chunks
+    holder = SnapshotHolder(store, chunk_cache=31)
+    snap = holder.refresh()
+    assert snap is not None and snap.vectors is not None and len(snap.vectors) == 30
+    old = {c.chunk_id for c in snap.document_chunks("doc0.txt")}
+    writer.write({"new.txt": "zebra\nquagga"}, ("doc0.txt",))  # 27 + 2 chunks: still fits
+    snap = holder.refresh()
+    assert snap is not None and snap.vectors is not None and len(snap.vectors) == 29
+    new = snap.document_chunks("new.txt")
+    assert snap.vectors.search(new[1].vector, 1) == [(new[1].chunk_id, pytest.approx(1.0))]
+    assert old and not set(snap.vectors.ids) & old
+    writer.write({"more.txt": "a\nb\nc"})  # 32 chunks: past the cache, Chroma searches from now on
+    snap = holder.refresh()
+    assert snap is not None and snap.vectors is None
+    assert SnapshotHolder(store, chunk_cache=31).refresh().vectors is None  # type: ignore[union-attr]
 
 
 def test_an_index_rebuilt_from_scratch_is_read_whole(tmp_path: Path) -> None:

@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     log_level: str = "INFO"
     refresh_interval: float = 1.0
+    hnsw_ef: int = Field(
+        default=400,
+        ge=10,
+        le=10_000,
+        description="candidates Chroma's HNSW search visits per question (ef_search) for an index larger "
+        "than the chunk cache: higher finds more of the true nearest chunks, at some latency",
+    )
     chunk_cache: int = Field(
         default=20_000,
         ge=0,

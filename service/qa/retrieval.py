@@ -120,6 +120,8 @@ class Retriever:
     def _dense(
         self, snapshot: Snapshot, vector: np.ndarray, n: int, sources: Sequence[str] | None
     ) -> list[tuple[str, float]]:
+        if snapshot.vectors is not None:  # a small index: exact, and exactly this version's chunks
+            return snapshot.vectors.search(vector, n, sources)
         found = self.store.dense_query(vector, n, sources)
         # Chunks this version does not have belong to an ingest in flight (or one it replaced): ignore.
         live = snapshot.lexical.live_among([cid for cid, _ in found])

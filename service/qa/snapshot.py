@@ -35,6 +35,7 @@ from verbatim.service.qa.chunks import (
 from verbatim.service.qa.lexical import IndexedChunk, LexicalIndex
 from verbatim.service.qa.spelling import Vocabulary, WordTally
 from verbatim.service.qa.text import terms
+from verbatim.service.qa.vectors import ExactVectors
 
 log = logging.getLogger("verbatim.snapshot")
 T = TypeVar("T")
@@ -82,6 +83,7 @@ class Snapshot:
     vocabulary: Vocabulary
     chunk_source: ChunkSource
     shared: Memo = field(default_factory=Memo, repr=False)
+    vectors: ExactVectors | None = field(default=None, repr=False)  # a small index's, searched exactly
     loaded_at: float = field(default_factory=time.time)
     _weights: dict[str, float] = field(init=False, default_factory=dict, repr=False)
 
@@ -97,6 +99,7 @@ class Snapshot:
             lexical=LexicalIndex.build(indexed(c.chunk_id, c.title, c.text, c.source) for c in ordered),
             vocabulary=Vocabulary(f"{c.title}\n{c.text}" for c in ordered),
             chunk_source=MemoryChunks(ordered),
+            vectors=ExactVectors.of(ordered),
         )
 
     @property
@@ -207,7 +210,7 @@ class SnapshotHolder:
                 or cached.reflects.get(s) != (documents[s].sha256, documents[s].pipeline)
             }
             found = {s: documents[s] for s in changed if s in documents}
-            base = (cached.lexical, cached.vocabulary)
+            base = (cached.lexical, cached.vocabulary, None)
             return self._advance(*base, documents, found, changed, version, "cache", started)
         tally = WordTally()
         records: list[ChunkRecord] = []
@@ -223,7 +226,10 @@ class SnapshotHolder:
         self.chunk_source.warm(records)  # a small index is served from memory from the first question
         vocabulary = Vocabulary(layers=(tally.done(),))
         _return_memory()  # the build's temporaries (chunk texts, term lists) go back to the system
-        snapshot = Snapshot(version, documents, lexical, vocabulary, self.chunk_source, shared=self.memo)
+        vectors = ExactVectors.of(records) if small else None
+        snapshot = Snapshot(
+            version, documents, lexical, vocabulary, self.chunk_source, shared=self.memo, vectors=vectors
+        )
         self._loaded("full", len(documents), started, snapshot)
         if not small:
             self._save(snapshot)
@@ -247,13 +253,14 @@ class SnapshotHolder:
         for source in changed:
             documents.pop(source, None)
         documents.update(found)
-        base = (current.lexical, current.vocabulary)
+        base = (current.lexical, current.vocabulary, current.vectors)
         return self._advance(*base, documents, found, changed, version, "update", started)
 
     def _advance(
         self,
         lexical: LexicalIndex,
         vocabulary: Vocabulary,
+        vectors: ExactVectors | None,
         documents: dict[str, DocumentRecord],
         found: dict[str, DocumentRecord],
         changed: set[str],
@@ -261,17 +268,32 @@ class SnapshotHolder:
         kind: str,
         started: float,
     ) -> Snapshot:
-        """`lexical` and `vocabulary` with the `changed` sources replaced by their stored chunks (those
-        committed in `found`; the others were removed)."""
+        """`lexical`, `vocabulary` and `vectors` (if the index is searched exactly) with the `changed`
+        sources replaced by their stored chunks (those committed in `found`; the others were removed)."""
         texts: list[str] = []
-        added = [
-            indexed(cid, str(meta["title"]), text, str(meta["source"]))
-            for cid, text, meta, _ in self._stored(found, sorted(found), vectors=False, texts=texts)
-        ]
+        added: list[IndexedChunk] = []
+        records: list[ChunkRecord] = []
+        for cid, text, meta, vector in self._stored(
+            found, sorted(found), vectors=vectors is not None, texts=texts
+        ):
+            added.append(indexed(cid, str(meta["title"]), text, str(meta["source"])))
+            if vector is not None:
+                records.append(ChunkRecord.from_stored(cid, text, meta, vector))
         applied = lexical.apply(changed, added)
         lexical = applied.compacted()
+        if vectors is not None:
+            vectors = vectors.replaced(changed, records)
+            self.chunk_source.warm(records)
+            if len(vectors) > self.chunk_source.capacity:  # outgrown memory: Chroma searches from now on
+                vectors = None
         snapshot = Snapshot(
-            version, documents, lexical, vocabulary.with_texts(texts), self.chunk_source, shared=self.memo
+            version,
+            documents,
+            lexical,
+            vocabulary.with_texts(texts),
+            self.chunk_source,
+            shared=self.memo,
+            vectors=vectors,
         )
         self._loaded(kind, len(changed), started, snapshot)
         if kind == "cache" or lexical is not applied:  # loaded, or compacted: worth saving
