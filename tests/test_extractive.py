@@ -116,3 +116,15 @@ def test_the_next_sentence_is_quoted_too_when_it_holds_question_words_the_best_o
     # A next sentence that adds nothing the question asks about is not pulled in.
     alone = answerer.answer(snap, parse("Does the pool keep idle connections open?"), vectors[0], [hit])
     assert alone.quotes[0].text == "The pool keeps idle connections open between requests."
+
+
+def test_a_sentence_two_on_that_completes_the_answer_is_quoted_with_the_one_between() -> None:
+    snap, hit = _chunk()
+    answerer = ExtractiveAnswerer(_model(3.0))
+    # The first sentence is nearest; the next adds nothing asked; the one after says what to do when the
+    # server drops links. The quote runs from the first to the third, one contiguous span.
+    question = parse("Does the pool keep idle connections open, and what if the server drops them?")
+    got = answerer.answer(snap, question, hit.chunk.sentence_vectors[0], [hit])
+    first = got.quotes[0]
+    assert first.text.startswith("The pool keeps") and first.text.endswith("drops idle links.")
+    assert TEXT[first.start : first.end] == first.text

@@ -31,6 +31,9 @@ from verbatim.service.qa.wordvectors import WordVectors
 ABSTAIN_TEXT = "The documents do not say. The closest passages are listed below."
 HEDGE_TEXT = "The documents may not state this exactly; the closest evidence:"
 MAX_QUOTES = 3
+# How far past the best sentence an answer may run to reach what completes it ("Specifies the minimum
+# RSA key size … Smaller keys will cause the connection to be terminated. The default is 1024 bits.").
+CONTINUATION_SENTENCES = 2
 _WORD = re.compile(r"[^\W_]+")
 
 
@@ -221,13 +224,11 @@ class ExtractiveAnswerer:
             if any(_overlap(c, cand) for c in chosen):
                 continue
             chosen.append(cand)
-        following = _next_candidate(best, ranked)
-        if (
-            following is not None
-            and following not in chosen
-            and _continues(snapshot, question, best, following)
-        ):
-            chosen.append(following)
+        run = _following(best, ranked, CONTINUATION_SENTENCES)
+        for k, following in enumerate(run):
+            if _continues(snapshot, question, best, following):
+                chosen.extend(c for c in run[: k + 1] if c not in chosen)
+                break
         quotes = _join_neighbours(chosen)
         if question.wants is not None:
             quotes[0].highlights = highlights(quotes[0], question)
@@ -253,9 +254,10 @@ def highlights(quote: Quote, question: ParsedQuestion) -> list[tuple[int, int]]:
 
 
 def _continues(snapshot: Snapshot, question: ParsedQuestion, best: Candidate, following: Candidate) -> bool:
-    """Whether the sentence after the best one completes its answer, so both are quoted: it holds the
-    asked-for value the best one lacks ("… terminated. The default is 1024."), or question words the best
-    one lacks ("There are many versions of the MIT license. Please use Expat instead …")."""
+    """Whether a sentence shortly after the best one completes its answer, so it is quoted with the best
+    one and any sentence between: it holds the asked-for value the best one lacks ("… terminated. The
+    default is 1024."), or question words the best one lacks ("There are many versions of the MIT
+    license. Please use Expat instead …")."""
     if question.wants is not None and not best.type_match:
         return bool(following.type_match)
     asked = set(question.terms)
@@ -264,15 +266,21 @@ def _continues(snapshot: Snapshot, question: ParsedQuestion, best: Candidate, fo
     return bool((then - have) & asked)
 
 
-def _next_candidate(cand: Candidate, ranked: list[Candidate]) -> Candidate | None:
-    """The candidate for the sentence right after `cand` in its chunk, if it was a candidate."""
+def _following(cand: Candidate, ranked: list[Candidate], n: int) -> list[Candidate]:
+    """The candidates for the up to `n` sentences right after `cand` in its chunk, in order (stopping
+    at one that was not a candidate, so that quoting them all keeps the quote contiguous)."""
     index = _sentence_index(cand)
-    spans = cand.hit.chunk.sentences
-    if index is None or index + 1 >= len(spans):
-        return None
-    start = spans[index + 1][0]
+    if index is None:
+        return []
     chunk_id = cand.hit.chunk.chunk_id
-    return next((c for c in ranked if c.hit.chunk.chunk_id == chunk_id and c.start == start), None)
+    by_start = {c.start: c for c in ranked if c.hit.chunk.chunk_id == chunk_id}
+    run: list[Candidate] = []
+    for s, _ in cand.hit.chunk.sentences[index + 1 : index + 1 + n]:
+        found = by_start.get(s)
+        if found is None:
+            break
+        run.append(found)
+    return run
 
 
 def _overlap(a: Candidate, b: Candidate) -> bool:
