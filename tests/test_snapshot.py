@@ -199,7 +199,7 @@ def _same(a: Snapshot, b: Snapshot) -> None:
     for word in ("zebra", "quagga", "wheat"):
         assert (word in a.vocabulary) == (word in b.vocabulary)
     if a.vectors is not None and b.vectors is not None:  # exact dense search: same rows, same answers
-        assert sorted(a.vectors.ids) == sorted(b.vectors.ids)
+        assert sorted(a.vectors.chunk_ids()) == sorted(b.vectors.chunk_ids())
         for probe in np.eye(8, dtype=np.float32):
             assert a.vectors.search(probe, 20) == b.vectors.search(probe, 20)
 
@@ -272,7 +272,7 @@ def test_a_small_index_is_searched_exactly_until_it_outgrows_the_chunk_cache(tmp
     assert snap is not None and snap.vectors is not None and len(snap.vectors) == 29
     new = snap.document_chunks("new.txt")
     assert snap.vectors.search(new[1].vector, 1) == [(new[1].chunk_id, pytest.approx(1.0))]
-    assert old and not set(snap.vectors.ids) & old
+    assert old and not set(snap.vectors.chunk_ids()) & old
     writer.write({"more.txt": "a\nb\nc"})  # 32 chunks: past the cache, Chroma searches from now on
     snap = holder.refresh()
     assert snap is not None and snap.vectors is None

@@ -52,8 +52,12 @@ def test_replaced_equals_a_fresh_build_of_the_next_version() -> None:
     added = [_record(f"n{i}", "s2.txt", r.vector) for i, r in enumerate(_records(4, seed=1))]
     after = [r for r in records if r.source not in ("s2.txt", "s5.txt")] + added
     index = ExactVectors.of(records).replaced(["s2.txt", "s5.txt"], added)
-    assert sorted(index.ids) == sorted(r.chunk_id for r in after)
+    assert sorted(index.chunk_ids()) == sorted(r.chunk_id for r in after)
     for query in (added[0].vector, records[1].vector):
         assert [cid for cid, _ in index.search(query, 20)] == _brute(after, query, 20)
     assert len(ExactVectors.of([]).replaced([], added)) == 4
+    assert index.search(added[0].vector, 5, ["unknown.txt"]) == []  # a source it never had
+    assert set(index.replaced(["s2.txt"], []).chunk_ids()) == {
+        r.chunk_id for r in after if r.source != "s2.txt"
+    }
     assert len(index.replaced(["s0.txt"], [])) == len(index) - sum(r.source == "s0.txt" for r in after)
